@@ -1,0 +1,35 @@
+//! The heart of Drive Monitor: what a bot package is, how a listing becomes a set of changes,
+//! and the loop that turns changes into calls to handlers.
+//!
+//! This crate does no IO of its own. It knows no S3, SQL, HTTP or WebSocket; it talks to the
+//! world only through the ports in [`ports`], which other crates implement:
+//!
+//! - [`ObjectStore`]: where bot packages live (filesystem, memory, S3).
+//! - [`FileStateStore`]: what the monitor knows about every object it has seen.
+//! - [`ChangeHandler`]: one per [`Kind`] of object; makes a change live.
+//! - [`ConfigSink`] and [`PromptSink`]: where a bot's settings and system prompt go.
+//!
+//! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
+//! lists, diffs, reads what changed, calls the handlers and records the outcome.
+
+mod bot;
+mod change;
+pub mod diff;
+mod error;
+mod kind;
+mod object;
+pub mod ports;
+mod state;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use bot::{BUCKET_SUFFIX, BotName, InvalidBotName};
+pub use change::{Change, ChangeInput, Content, Diagnostic, Outcome, Severity};
+pub use error::{BoxError, PersistError, StoreError};
+pub use kind::{Kind, classify};
+pub use object::{ContentHash, ETag, ObjectKey, ObjectMeta, Timestamp};
+pub use ports::{
+    ChangeHandler, ConfigSink, FileStateStore, Lister, ObjectStore, PromptSink, Setting,
+    StateUpdate,
+};
+pub use state::{FileRecord, FileStatus};

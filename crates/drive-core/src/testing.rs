@@ -1,0 +1,304 @@
+//! In-memory fakes of the ports, with scriptable faults, for tests of this and other crates.
+//!
+//! Behind the `test-util` feature; never used by the service itself.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{
+    BotName, ConfigSink, ETag, FileRecord, FileStateStore, Lister, ObjectKey, ObjectMeta,
+    ObjectStore, PersistError, PromptSink, Setting, StateUpdate, StoreError, Timestamp,
+};
+
+/// An object store held in memory, whose listings can be made to fail.
+#[derive(Debug, Default)]
+pub struct MemoryObjectStoreForTests {
+    buckets: Mutex<BTreeMap<BotName, BTreeMap<ObjectKey, (ObjectMeta, Bytes)>>>,
+    /// Number of upcoming `list` calls that fail with `Unavailable`.
+    failing_lists: AtomicUsize,
+    /// When set, listings fail after this many pages.
+    fail_after_pages: Mutex<Option<usize>>,
+    page_size: Mutex<Option<usize>>,
+    writes: AtomicUsize,
+    reads: AtomicUsize,
+}
+
+impl MemoryObjectStoreForTests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates an empty bucket for `bot`.
+    pub fn add_bot(&self, bot: &BotName) {
+        self.buckets.lock().unwrap().entry(bot.clone()).or_default();
+    }
+
+    /// Writes an object; its ETag is derived from a write counter, as S3 would change it.
+    pub fn put(&self, bot: &BotName, key: &str, content: impl Into<Bytes>) {
+        let content = content.into();
+        let n_write = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        let meta = ObjectMeta {
+            key: ObjectKey::new(key),
+            etag: ETag::parse(&format!("\"{:x}-{n_write}\"", content.len())),
+            size: content.len() as u64,
+            last_modified: Some(Timestamp::from_nanos(n_write as i64)),
+            content_hash: None,
+        };
+        let mut buckets = self.buckets.lock().unwrap();
+        buckets.entry(bot.clone()).or_default().insert(meta.key.clone(), (meta, content));
+    }
+
+    /// Writes an object with the same content but a new ETag (a multipart re-upload).
+    pub fn retag(&self, bot: &BotName, key: &str) {
+        let content = self.buckets.lock().unwrap()[bot][&ObjectKey::new(key)].1.clone();
+        self.put(bot, key, content);
+    }
+
+    pub fn delete(&self, bot: &BotName, key: &str) {
+        if let Some(bucket) = self.buckets.lock().unwrap().get_mut(bot) {
+            bucket.remove(&ObjectKey::new(key));
+        }
+    }
+
+    /// Makes the next `n` calls to `list` fail.
+    pub fn fail_next_lists(&self, n: usize) {
+        self.failing_lists.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes listings fail after `pages` pages (a truncated listing), or heal with `None`.
+    pub fn fail_listings_after(&self, pages: Option<usize>) {
+        *self.fail_after_pages.lock().unwrap() = pages;
+    }
+
+    /// Sets the number of entries per listing page (default: everything in one page).
+    pub fn set_page_size(&self, size: usize) {
+        *self.page_size.lock().unwrap() = Some(size);
+    }
+
+    /// Returns how many object reads were made.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MemoryObjectStoreForTests {
+    async fn list_bots(&self) -> Result<Vec<BotName>, StoreError> {
+        Ok(self.buckets.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn list(&self, bot: &BotName) -> Result<Box<dyn Lister>, StoreError> {
+        let failing = self.failing_lists.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing_lists.store(failing - 1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("listing refused by the fake".into()));
+        }
+        let buckets = self.buckets.lock().unwrap();
+        let bucket = buckets.get(bot).ok_or(StoreError::NotFound)?;
+        let entries: Vec<ObjectMeta> = bucket.values().map(|(meta, _)| meta.clone()).collect();
+        let page_size = self.page_size.lock().unwrap().unwrap_or(entries.len().max(1));
+        let pages: Vec<Vec<ObjectMeta>> = entries.chunks(page_size).map(<[_]>::to_vec).collect();
+        let fail_after = *self.fail_after_pages.lock().unwrap();
+        Ok(Box::new(VecLister { pages: pages.into_iter(), served: 0, fail_after }))
+    }
+
+    async fn read(&self, bot: &BotName, key: &ObjectKey, limit: u64) -> Result<Bytes, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let buckets = self.buckets.lock().unwrap();
+        let (meta, bytes) =
+            buckets.get(bot).and_then(|b| b.get(key)).ok_or(StoreError::NotFound)?;
+        if meta.size > limit {
+            return Err(StoreError::TooLarge { size: meta.size, limit });
+        }
+        Ok(bytes.clone())
+    }
+
+    async fn stat(&self, bot: &BotName, key: &ObjectKey) -> Result<Option<ObjectMeta>, StoreError> {
+        let buckets = self.buckets.lock().unwrap();
+        Ok(buckets.get(bot).and_then(|b| b.get(key)).map(|(meta, _)| meta.clone()))
+    }
+}
+
+struct VecLister {
+    pages: std::vec::IntoIter<Vec<ObjectMeta>>,
+    served: usize,
+    fail_after: Option<usize>,
+}
+
+#[async_trait]
+impl Lister for VecLister {
+    async fn next_page(&mut self) -> Result<Option<Vec<ObjectMeta>>, StoreError> {
+        if self.fail_after.is_some_and(|limit| self.served >= limit) {
+            return Err(StoreError::Unavailable("listing cut short by the fake".into()));
+        }
+        self.served += 1;
+        Ok(self.pages.next())
+    }
+}
+
+/// File state held in memory, whose commits can be made to fail.
+#[derive(Debug, Default)]
+pub struct MemoryStateStoreForTests {
+    bots: Mutex<BTreeMap<BotName, HashMap<ObjectKey, FileRecord>>>,
+    failing_commits: AtomicUsize,
+    commits: AtomicUsize,
+}
+
+impl MemoryStateStoreForTests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` commits fail as if the database were down.
+    pub fn fail_next_commits(&self, n: usize) {
+        self.failing_commits.store(n, Ordering::SeqCst);
+    }
+
+    /// Returns the record of one key.
+    pub fn record(&self, bot: &BotName, key: &str) -> Option<FileRecord> {
+        self.bots.lock().unwrap().get(bot)?.get(&ObjectKey::new(key)).cloned()
+    }
+
+    /// Returns how many commits succeeded.
+    pub fn commits(&self) -> usize {
+        self.commits.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl FileStateStore for MemoryStateStoreForTests {
+    async fn load(&self, bot: &BotName) -> Result<Vec<FileRecord>, PersistError> {
+        let bots = self.bots.lock().unwrap();
+        Ok(bots.get(bot).map(|records| records.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn commit(&self, bot: &BotName, updates: &[StateUpdate]) -> Result<(), PersistError> {
+        let failing = self.failing_commits.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing_commits.store(failing - 1, Ordering::SeqCst);
+            return Err(PersistError::Unavailable("commit refused by the fake".into()));
+        }
+        let mut bots = self.bots.lock().unwrap();
+        let records = bots.entry(bot.clone()).or_default();
+        for update in updates {
+            match update {
+                StateUpdate::Upsert(record) => {
+                    records.insert(record.key().clone(), record.clone());
+                }
+                StateUpdate::Remove(key) => {
+                    records.remove(key);
+                }
+            }
+        }
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn bots(&self) -> Result<Vec<BotName>, PersistError> {
+        Ok(self.bots.lock().unwrap().keys().cloned().collect())
+    }
+}
+
+/// Settings and prompts held in memory.
+#[derive(Debug, Default)]
+pub struct MemorySinkForTests {
+    settings: Mutex<BTreeMap<BotName, BTreeMap<String, (String, ObjectKey)>>>,
+    prompts: Mutex<BTreeMap<BotName, BTreeMap<ObjectKey, String>>>,
+    failing: AtomicUsize,
+}
+
+impl MemorySinkForTests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` writes fail as if the database were down.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.failing.store(n, Ordering::SeqCst);
+    }
+
+    fn check_failure(&self) -> Result<(), PersistError> {
+        let failing = self.failing.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing.store(failing - 1, Ordering::SeqCst);
+            return Err(PersistError::Unavailable("write refused by the fake".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigSink for MemorySinkForTests {
+    async fn replace_settings(
+        &self,
+        bot: &BotName,
+        source: &ObjectKey,
+        settings: &[Setting],
+    ) -> Result<Vec<String>, PersistError> {
+        self.check_failure()?;
+        let mut all = self.settings.lock().unwrap();
+        let current = all.entry(bot.clone()).or_default();
+        let before: BTreeMap<String, String> =
+            current.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        current.retain(|_, (_, from)| from != source);
+        for setting in settings {
+            current.insert(setting.name.clone(), (setting.value.clone(), source.clone()));
+        }
+        let mut changed: Vec<String> = current
+            .iter()
+            .filter(|(k, (v, _))| before.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        changed.extend(before.keys().filter(|k| !current.contains_key(*k)).cloned());
+        changed.sort();
+        Ok(changed)
+    }
+
+    async fn remove_settings(
+        &self,
+        bot: &BotName,
+        source: &ObjectKey,
+    ) -> Result<Vec<String>, PersistError> {
+        self.replace_settings(bot, source, &[]).await
+    }
+
+    async fn settings(&self, bot: &BotName) -> Result<Vec<Setting>, PersistError> {
+        let all = self.settings.lock().unwrap();
+        let Some(current) = all.get(bot) else { return Ok(Vec::new()) };
+        Ok(current.iter().map(|(k, (v, _))| Setting::new(k, v)).collect())
+    }
+}
+
+#[async_trait]
+impl PromptSink for MemorySinkForTests {
+    async fn set_prompt(
+        &self,
+        bot: &BotName,
+        source: &ObjectKey,
+        text: &str,
+    ) -> Result<(), PersistError> {
+        self.check_failure()?;
+        let mut prompts = self.prompts.lock().unwrap();
+        prompts.entry(bot.clone()).or_default().insert(source.clone(), text.to_owned());
+        Ok(())
+    }
+
+    async fn remove_prompt(&self, bot: &BotName, source: &ObjectKey) -> Result<(), PersistError> {
+        self.check_failure()?;
+        if let Some(prompts) = self.prompts.lock().unwrap().get_mut(bot) {
+            prompts.remove(source);
+        }
+        Ok(())
+    }
+
+    async fn prompt(&self, bot: &BotName) -> Result<Option<String>, PersistError> {
+        let prompts = self.prompts.lock().unwrap();
+        let texts: Vec<&str> =
+            prompts.get(bot).map(|p| p.values().map(String::as_str).collect()).unwrap_or_default();
+        Ok(if texts.is_empty() { None } else { Some(texts.join("\n\n")) })
+    }
+}
