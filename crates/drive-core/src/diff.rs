@@ -69,6 +69,13 @@ pub fn diff(
         known.values().filter(|record| !seen.contains(record.key())).collect();
     removed.sort_by(|a, b| a.key().cmp(b.key()));
     for record in removed {
+        // A removal that failed waits for its retry time like any other change.
+        if let FileStatus::Retrying { next_retry, .. } = &record.status
+            && *next_retry > ctx.now
+        {
+            out.unchanged.push(record.key().clone());
+            continue;
+        }
         let old = record.live.clone().unwrap_or_else(|| record.current.clone());
         out.changes.push(Change::Removed { kind: record.kind, old });
     }
@@ -182,8 +189,8 @@ mod tests {
         check(
             &state,
             &[meta("b.gbdialog/a.bas", "2")],
-            "modified b.gbdialog/a.bas\n\
-             removed b.gbot/config.csv\nremoved b.gbot/p-prompt.md",
+            // A removal that failed waits for its retry time too.
+            "modified b.gbdialog/a.bas\nremoved b.gbot/p-prompt.md\nunchanged b.gbot/config.csv",
         );
     }
 

@@ -17,6 +17,7 @@ mod change;
 pub mod diff;
 mod error;
 mod kind;
+mod monitor;
 mod object;
 pub mod ports;
 mod state;
@@ -27,6 +28,10 @@ pub use bot::{BUCKET_SUFFIX, BotName, InvalidBotName};
 pub use change::{Change, ChangeInput, Content, Diagnostic, Outcome, Severity};
 pub use error::{BoxError, PersistError, StoreError};
 pub use kind::{Kind, classify};
+pub use monitor::{
+    BotReport, ChangeError, Clock, CycleError, DeletionGuard, Monitor, MonitorBuilder,
+    MonitorConfig, MonitorHandle, Plan, RetryPolicy, SizeLimits, SystemClock, TokioClock,
+};
 pub use object::{ContentHash, ETag, ObjectKey, ObjectMeta, Timestamp};
 pub use ports::{
     ChangeHandler, ConfigSink, FileStateStore, Lister, ObjectStore, PromptSink, Setting,

@@ -131,6 +131,10 @@ pub trait PromptSink: Send + Sync + 'static {
 
 /// One write to the file state of a bot.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every update is an upsert; boxing would allocate once per record"
+)]
 pub enum StateUpdate {
     Upsert(FileRecord),
     Remove(ObjectKey),

@@ -14,10 +14,15 @@ use crate::{
     ObjectStore, PersistError, PromptSink, Setting, StateUpdate, StoreError, Timestamp,
 };
 
+/// Objects of one bucket with their content.
+type Bucket = BTreeMap<ObjectKey, (ObjectMeta, Bytes)>;
+/// Settings of one bot: name to value and the object it came from.
+type BotSettings = BTreeMap<String, (String, ObjectKey)>;
+
 /// An object store held in memory, whose listings can be made to fail.
 #[derive(Debug, Default)]
 pub struct MemoryObjectStoreForTests {
-    buckets: Mutex<BTreeMap<BotName, BTreeMap<ObjectKey, (ObjectMeta, Bytes)>>>,
+    buckets: Mutex<BTreeMap<BotName, Bucket>>,
     /// Number of upcoming `list` calls that fail with `Unavailable`.
     failing_lists: AtomicUsize,
     /// When set, listings fail after this many pages.
@@ -206,7 +211,7 @@ impl FileStateStore for MemoryStateStoreForTests {
 /// Settings and prompts held in memory.
 #[derive(Debug, Default)]
 pub struct MemorySinkForTests {
-    settings: Mutex<BTreeMap<BotName, BTreeMap<String, (String, ObjectKey)>>>,
+    settings: Mutex<BTreeMap<BotName, BotSettings>>,
     prompts: Mutex<BTreeMap<BotName, BTreeMap<ObjectKey, String>>>,
     failing: AtomicUsize,
 }
