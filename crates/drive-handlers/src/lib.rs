@@ -1,1 +1,26 @@
-//! Placeholder.
+//! Change handlers of Drive Monitor: what makes each kind of object in a bot package live.
+//!
+//! Each handler implements drive-core's [`ChangeHandler`](drive_core::ChangeHandler) for one
+//! [`Kind`](drive_core::Kind) and reaches the world only through drive-core's ports; this
+//! crate knows no database, no storage and no HTTP:
+//!
+//! - [`SettingsHandler`]: `*.gbot/config.csv`, read by [`read_config`], into a
+//!   [`ConfigSink`](drive_core::ConfigSink).
+//! - [`PromptHandler`]: `*.gbot/*prompt*.md|txt` into a
+//!   [`PromptSink`](drive_core::PromptSink).
+//!
+//! [`decode_text`] is how every handler turns an author's bytes into text: byte order marks,
+//! UTF-8 or a Windows-1252 fallback, and the refusal of binary files.
+//!
+//! Handlers parse small inputs in place and move large ones to the blocking pool, so that no
+//! parse holds a runtime thread for long.
+
+mod offload;
+mod outcome;
+mod prompt;
+mod settings;
+mod text;
+
+pub use prompt::PromptHandler;
+pub use settings::{ConfigFile, InvalidConfig, SettingsHandler, read_config};
+pub use text::{DecodeError, DecodedText, SourceEncoding, decode_text, normalize_line_breaks};
