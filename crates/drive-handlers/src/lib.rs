@@ -12,8 +12,8 @@
 //! [`decode_text`] is how every handler turns an author's bytes into text: byte order marks,
 //! UTF-8 or a Windows-1252 fallback, and the refusal of binary files.
 //!
-//! Handlers parse small inputs in place and move large ones to the blocking pool, so that no
-//! parse holds a runtime thread for long.
+//! Handlers parse on the blocking pool, so that no parse holds a runtime thread, and apply
+//! the changes of a batch one after another, returning one outcome per change in order.
 
 mod offload;
 mod outcome;

@@ -114,3 +114,106 @@ fn read_prompt(bytes: &[u8]) -> Result<PromptFile, DecodeError> {
     }
     Ok(PromptFile { text, warnings })
 }
+
+#[cfg(test)]
+mod tests {
+    use drive_core::testing::MemorySinkForTests;
+    use drive_core::{Change, Content, ObjectMeta};
+
+    use super::*;
+
+    const KEY: &str = "crm.gbot/system-prompt.md";
+
+    fn bot() -> BotName {
+        BotName::new("crm").unwrap()
+    }
+
+    fn written(content: &[u8]) -> ChangeInput {
+        let new = ObjectMeta::new(KEY, content.len() as u64);
+        let change = Change::Added { kind: Kind::Prompt, new };
+        ChangeInput { change, content: Some(Content::new(content.to_vec())) }
+    }
+
+    fn handler() -> (PromptHandler, Arc<MemorySinkForTests>) {
+        let sink = Arc::new(MemorySinkForTests::new());
+        (PromptHandler::new(sink.clone()), sink)
+    }
+
+    #[track_caller]
+    fn check(bytes: &[u8], expected_text: &str, expected_warnings: &[&str]) {
+        let prompt = read_prompt(bytes).unwrap();
+        let warnings: Vec<String> = prompt.warnings.iter().map(ToString::to_string).collect();
+        let warnings: Vec<&str> = warnings.iter().map(String::as_str).collect();
+        assert_eq!((prompt.text.as_str(), warnings), (expected_text, expected_warnings.to_vec()));
+    }
+
+    #[test]
+    fn prompt_text_is_kept_as_written_but_with_lf_line_breaks() {
+        check(
+            b"  You are *Acme*.\r\n\r\nBe brief.  \r\n",
+            "  You are *Acme*.\n\nBe brief.  \n",
+            &[],
+        );
+        check("\u{feff}Olá!\rTchau.".as_bytes(), "Olá!\nTchau.", &[]);
+    }
+
+    #[test]
+    fn windows_1252_prompt_is_decoded_with_a_warning() {
+        check(
+            b"Voc\xEA \x93ajuda\x94.",
+            "Você “ajuda”.",
+            &[&format!("warning: {GUESSED_ENCODING_WARNING}")],
+        );
+    }
+
+    #[test]
+    fn empty_prompt_is_stored_with_a_warning() {
+        check(b" \r\n", " \n", &["warning: the prompt file is empty"]);
+    }
+
+    #[tokio::test]
+    async fn prompt_is_stored_and_removed() {
+        let (handler, sink) = handler();
+
+        let outcomes = handler.apply(&bot(), &[written(b"Be kind.\r\n")]).await;
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(sink.prompt(&bot()).await.unwrap().as_deref(), Some("Be kind.\n"));
+
+        let old = ObjectMeta::new(KEY, 10);
+        let removal =
+            ChangeInput { change: Change::Removed { kind: Kind::Prompt, old }, content: None };
+        let outcomes = handler.apply(&bot(), &[removal]).await;
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(sink.prompt(&bot()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn binary_prompt_is_invalid_and_keeps_the_previous_one() {
+        let (handler, sink) = handler();
+        handler.apply(&bot(), &[written(b"Be kind.")]).await;
+
+        let outcomes = handler.apply(&bot(), &[written(b"%PDF-1.7\n\x00\x01\x02")]).await;
+
+        let [Outcome::Invalid { diagnostics }] = outcomes.as_slice() else {
+            panic!("expected one invalid outcome, got {outcomes:?}");
+        };
+        assert!(diagnostics[0].message.starts_with("the file is binary, not text"));
+        assert_eq!(sink.prompt(&bot()).await.unwrap().as_deref(), Some("Be kind."));
+    }
+
+    #[tokio::test]
+    async fn sink_failure_is_retried() {
+        let (handler, sink) = handler();
+        sink.fail_next_writes(1);
+
+        let outcomes = handler.apply(&bot(), &[written(b"Be kind."), written(b"Be brief.")]).await;
+
+        assert!(matches!(outcomes.as_slice(), [Outcome::Retry { .. }, Outcome::Applied { .. }]));
+        assert_eq!(sink.prompt(&bot()).await.unwrap().as_deref(), Some("Be brief."));
+    }
+
+    #[test]
+    fn handler_takes_prompt_changes() {
+        assert_eq!(handler().0.kind(), Kind::Prompt);
+    }
+}

@@ -114,3 +114,158 @@ impl SettingsHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use drive_core::testing::MemorySinkForTests;
+    use drive_core::{Change, Content, ObjectMeta, Setting};
+
+    use super::*;
+
+    fn bot() -> BotName {
+        BotName::new("crm").unwrap()
+    }
+
+    fn written(key: &str, content: &[u8]) -> ChangeInput {
+        let new = ObjectMeta::new(key, content.len() as u64);
+        let change = Change::Added { kind: Kind::Settings, new };
+        ChangeInput { change, content: Some(Content::new(content.to_vec())) }
+    }
+
+    fn removed(key: &str) -> ChangeInput {
+        let old = ObjectMeta::new(key, 1);
+        ChangeInput { change: Change::Removed { kind: Kind::Settings, old }, content: None }
+    }
+
+    fn handler() -> (SettingsHandler, Arc<MemorySinkForTests>) {
+        let sink = Arc::new(MemorySinkForTests::new());
+        (SettingsHandler::new(sink.clone()), sink)
+    }
+
+    async fn settings(sink: &MemorySinkForTests) -> Vec<(String, String)> {
+        let settings = sink.settings(&bot()).await.unwrap();
+        settings.into_iter().map(|Setting { name, value }| (name, value)).collect()
+    }
+
+    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+    }
+
+    #[tokio::test]
+    async fn valid_file_makes_its_settings_live() {
+        let (handler, sink) = handler();
+        let input = written("crm.gbot/config.csv", b"name,value\r\nbot-name,CRM\r\ncolor,red\r\n");
+
+        let outcomes = handler.apply(&bot(), &[input]).await;
+
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(settings(&sink).await, pairs(&[("bot-name", "CRM"), ("color", "red")]));
+    }
+
+    #[tokio::test]
+    async fn invalid_file_keeps_the_previous_settings() {
+        let (handler, sink) = handler();
+        handler.apply(&bot(), &[written("crm.gbot/config.csv", b"color,red\n")]).await;
+
+        let broken = written("crm.gbot/config.csv", b"color,blue\nwelcome,\"Hi\n");
+        let outcomes = handler.apply(&bot(), &[broken]).await;
+
+        let [Outcome::Invalid { diagnostics }] = outcomes.as_slice() else {
+            panic!("expected one invalid outcome, got {outcomes:?}");
+        };
+        assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 9));
+        assert_eq!(settings(&sink).await, pairs(&[("color", "red")]));
+    }
+
+    #[tokio::test]
+    async fn removal_removes_only_the_settings_of_its_file() {
+        let (handler, sink) = handler();
+        let first = written("crm.gbot/config.csv", b"color,red\n");
+        let second = written("extra.gbot/config.csv", b"size,2\n");
+        handler.apply(&bot(), &[first, second]).await;
+
+        let outcomes = handler.apply(&bot(), &[removed("crm.gbot/config.csv")]).await;
+
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(settings(&sink).await, pairs(&[("size", "2")]));
+    }
+
+    #[tokio::test]
+    async fn sink_failure_is_retried_and_a_later_attempt_applies() {
+        let (handler, sink) = handler();
+        let input = written("crm.gbot/config.csv", b"color,red\n");
+        sink.fail_next_writes(1);
+
+        let outcomes = handler.apply(&bot(), std::slice::from_ref(&input)).await;
+        let retry =
+            Outcome::Retry { error: "database unavailable: write refused by the fake".into() };
+        assert_eq!(outcomes, [retry]);
+        assert_eq!(settings(&sink).await, []);
+
+        let outcomes = handler.apply(&bot(), &[input]).await;
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(settings(&sink).await, pairs(&[("color", "red")]));
+    }
+
+    #[tokio::test]
+    async fn outcomes_align_with_inputs_in_a_mixed_batch() {
+        let (handler, sink) = handler();
+        handler.apply(&bot(), &[written("old.gbot/config.csv", b"old,1\n")]).await;
+        sink.fail_next_writes(1);
+        let mut without_content = written("d.gbot/config.csv", b"d,1\n");
+        without_content.content = None;
+        let batch = [
+            written("a.gbot/config.csv", b"\x00\x01binary"),
+            written("b.gbot/config.csv", b"b,1\n"),
+            written("c.gbot/config.csv", b"c,1\nc,2\n"),
+            removed("old.gbot/config.csv"),
+            without_content,
+        ];
+
+        let outcomes = handler.apply(&bot(), &batch).await;
+
+        let shapes: Vec<String> = outcomes.iter().map(shape).collect();
+        assert_eq!(shapes, ["invalid 1", "retry", "applied 1", "applied 0", "retry"]);
+        assert_eq!(settings(&sink).await, pairs(&[("c", "2")]));
+    }
+
+    #[tokio::test]
+    async fn warnings_come_back_with_an_applied_file() {
+        let (handler, _sink) = handler();
+        let input = written("crm.gbot/config.csv", b"color,red\nstray\n");
+
+        let outcomes = handler.apply(&bot(), &[input]).await;
+
+        let [Outcome::Applied { warnings }] = outcomes.as_slice() else {
+            panic!("expected one applied outcome, got {outcomes:?}");
+        };
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].line, 2);
+    }
+
+    #[tokio::test]
+    async fn large_file_applies_like_a_small_one() {
+        let (handler, sink) = handler();
+        let rows: String = (0..5_000).map(|row| format!("setting-{row},value {row}\n")).collect();
+
+        let outcomes =
+            handler.apply(&bot(), &[written("crm.gbot/config.csv", rows.as_bytes())]).await;
+
+        assert_eq!(outcomes, [Outcome::applied()]);
+        assert_eq!(settings(&sink).await.len(), 5_000);
+    }
+
+    #[test]
+    fn handler_takes_settings_changes() {
+        let (handler, _sink) = handler();
+        assert_eq!(handler.kind(), Kind::Settings);
+    }
+
+    fn shape(outcome: &Outcome) -> String {
+        match outcome {
+            Outcome::Applied { warnings } => format!("applied {}", warnings.len()),
+            Outcome::Invalid { diagnostics } => format!("invalid {}", diagnostics.len()),
+            Outcome::Retry { .. } => "retry".to_owned(),
+        }
+    }
+}

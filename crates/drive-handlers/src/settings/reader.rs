@@ -76,7 +76,8 @@ pub fn read_config(bytes: &[u8]) -> Result<ConfigFile, InvalidConfig> {
 
     if collected.n_with_separator == 0 && collected.n_without_separator > 0 {
         report.file_error(format!(
-            "no row has a `{separator}` between a name and a value, so this does not look like a settings file"
+            "no row has a `{separator}` between a name and a value, so this does not look like \
+             a settings file"
         ));
     } else if collected.settings.is_empty() && report.errors.is_empty() {
         report.warning(0, "the file sets nothing, so the settings it set before are removed");
@@ -135,10 +136,10 @@ fn collect(rows: Rows<'_>, separator: char, report: &mut Report) -> Collected {
             }
             RowBody::Pair { name, value } => match seen.get_mut(&name) {
                 Some((setting_idx, previous_line)) => {
-                    report.warning(
-                        line,
-                        format!("`{name}` is set again: this value replaces the one on line {previous_line}"),
+                    let message = format!(
+                        "`{name}` is set again: this value replaces the one on line {previous_line}"
                     );
+                    report.warning(line, message);
                     settings[*setting_idx].value = value;
                     *previous_line = line;
                 }
