@@ -1,0 +1,4 @@
+DROP TABLE prompts;
+DROP TABLE settings;
+DROP TABLE file_state;
+DROP TABLE bots;
