@@ -5,8 +5,8 @@
 //! - Bytes become text through `text::decode_text` (UTF-8 with or without BOM, UTF-16 with
 //!   BOM, otherwise Windows-1252 with a warning); binary files are refused. CRLF and lone CR
 //!   line breaks count as LF.
-//! - Blank lines, lines whose first non-blank character is `#`, and lines made only of
-//!   separators (`,`, `,,`, `;`) are skipped.
+//! - Blank lines, lines whose first non-blank character is `#`, and lines made only of the
+//!   separator (`,`, `,,`; `;` in a `;`-separated file) are skipped.
 //! - The separator is `,` unless the first data rows say `;` (see [`detect_separator`]).
 //! - A row is a name, the separator, and a value. The name is trimmed and kept as written,
 //!   spaces and case included. An unquoted value is the raw text after the first separator,
@@ -18,8 +18,9 @@
 //! - A row with text but no separator is skipped with a warning rather than failing the
 //!   file: it is most often a stray line or a value broken over lines without quotes, and one
 //!   such slip should not keep every other setting from going live. Its text is not quoted in
-//!   the warning, as it may be part of a secret. A file where *every* row lacks a separator
-//!   is not a settings file at all and is refused, so that junk never wipes live settings.
+//!   the warning, as it may be part of a secret. A file that sets nothing although some rows
+//!   lack a separator is refused: it is junk (a binary file read as Windows-1252), or rows
+//!   with a separator other than the header's, and must not wipe live settings.
 //! - A quote that is never closed, or text after a closing quote, makes the file invalid.
 //!
 //! This module does not decide what names mean or whether values are valid for them.
@@ -74,20 +75,27 @@ pub fn read_config(bytes: &[u8]) -> Result<ConfigFile, InvalidConfig> {
     let separator = detect_separator(&text);
     let collected = collect(Rows::new(&text, separator), separator, &mut report);
 
-    if collected.n_with_separator == 0 && collected.n_without_separator > 0 {
-        report.file_error(format!(
-            "no row has a `{separator}` between a name and a value, so this does not look like \
-             a settings file"
-        ));
-    } else if collected.settings.is_empty() && report.errors.is_empty() {
-        report.warning(0, "the file sets nothing, so the settings it set before are removed");
+    // A file that sets nothing is taken at its word only when nothing in it looks like a
+    // failed attempt at a row; otherwise it is junk or a slip, and must not wipe settings.
+    if collected.settings.is_empty() && report.errors.is_empty() {
+        if collected.n_without_separator > 0 {
+            report.file_error(format!(
+                "no setting found: no row has a `{separator}` between a name and a value, so \
+                 this does not look like a settings file"
+            ));
+        } else {
+            report.warning(0, "the file sets nothing, so the settings it set before are removed");
+        }
     }
     report.finish(collected.settings)
 }
 
-/// Returns the separator of `text`: `;` when the header is `name;value`, or when more of the
-/// first data rows look `;`-separated (a `;` in the name, or a `;` and no `,`) than
-/// `,`-separated; `,` otherwise.
+/// Returns the separator of `text`.
+///
+/// A header decides: `name,value` or `name;value`. Without one, the first ten rows read as
+/// `,`-separated vote: a row votes `;` when its name holds a `;` or when it has a `;` and
+/// no `,`, and `,` otherwise; `;` needs a strict majority. A file whose header and rows
+/// disagree comes out with rows lacking a separator, which [`read_config`] refuses.
 pub(crate) fn detect_separator(text: &str) -> char {
     let mut votes_comma = 0usize;
     let mut votes_semicolon = 0usize;
@@ -113,8 +121,6 @@ pub(crate) fn detect_separator(text: &str) -> char {
 /// What the rows of a file amount to.
 struct Collected {
     settings: Vec<Setting>,
-    /// Rows with a separator, the header and broken rows included.
-    n_with_separator: usize,
     n_without_separator: usize,
 }
 
@@ -123,12 +129,8 @@ fn collect(rows: Rows<'_>, separator: char, report: &mut Report) -> Collected {
     // For each name: its index in `settings` and the line that last set it.
     let mut seen: HashMap<String, (usize, u32)> = HashMap::new();
     let mut n_without_separator = 0;
-    let mut n_with_separator = 0;
 
     for (row_idx, Row { line, body }) in rows.enumerate() {
-        if !matches!(body, RowBody::NoSeparator { .. }) {
-            n_with_separator += 1;
-        }
         match body {
             RowBody::Pair { name, value } if row_idx == 0 && is_header(&name, &value) => {}
             RowBody::Pair { name, .. } if name.is_empty() => {
@@ -160,7 +162,7 @@ fn collect(rows: Rows<'_>, separator: char, report: &mut Report) -> Collected {
             }
         }
     }
-    Collected { settings, n_with_separator, n_without_separator }
+    Collected { settings, n_without_separator }
 }
 
 fn is_header(name: &str, value: &str) -> bool {

@@ -122,7 +122,8 @@ fn comment_lines_are_skipped_but_hashes_in_values_are_kept() {
 
 #[test]
 fn blank_and_separator_only_rows_are_skipped() {
-    check("name,value\n\n,\n,,\n  ,  \n;\n   \t\na,1\n,\n", "a=1");
+    check("name,value\n\n,\n,,\n  ,  \n   \t\na,1\n,\n", "a=1");
+    check("name;value\n;\n;;\na;1\n", "a=1");
 }
 
 #[test]
@@ -215,10 +216,34 @@ fn junk_without_any_separator_is_rejected_and_keeps_nothing() {
     check(
         b"\x89\xAB\xCD\xEF\x92\x91\n\xF0\xF1\xF2",
         "
-        error: no row has a `,` between a name and a value, so this does not look like a...
+        error: no setting found: no row has a `,` between a name and a value...
         warning: the file is not UTF-8...
         line 1: warning: no `,` between a name and a value, so the line is ignored
         line 2: warning: no `,` between a name and a value, so the line is ignored
+        ",
+    );
+}
+
+#[test]
+fn rows_that_disagree_with_the_header_separator_are_refused_not_applied_as_empty() {
+    check(
+        "name,value\nbot;Acme\nport;8080\n",
+        "
+        error: no setting found: no row has a `,` between a name and a value...
+        line 2: warning: no `,` between a name and a value, so the line is ignored
+        line 3: warning: no `,` between a name and a value, so the line is ignored
+        ",
+    );
+}
+
+#[test]
+fn semicolon_rows_without_a_header_win_the_vote_over_a_comma_row() {
+    check(
+        "bot;Acme\nport;8080\nodd,row\n",
+        "
+        bot=Acme
+        port=8080
+        line 3: warning: no `;` between a name and a value, so the line is ignored
         ",
     );
 }

@@ -8,7 +8,7 @@
 //! The input must have LF line breaks only (see `text::normalize_line_breaks`), so that a
 //! line number means the same thing in every editor.
 
-/// One row that is neither blank, a comment, nor made of separators only.
+/// One row that is neither blank, a comment, nor made of the separator only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Row {
     /// 1-based line where the row starts.
@@ -60,7 +60,7 @@ impl Iterator for Rows<'_> {
             let line_idx = self.next_line;
             self.next_line += 1;
             let content = line.trim_start();
-            if content.is_empty() || content.starts_with('#') || is_separators_only(content) {
+            if content.is_empty() || content.starts_with('#') || self.is_separators_only(content) {
                 continue;
             }
             let start = line.len() - content.len();
@@ -176,15 +176,17 @@ impl Rows<'_> {
 }
 
 impl Rows<'_> {
+    /// Returns true for a line made of separators and blanks, which spreadsheet programs
+    /// write for an empty row.
+    fn is_separators_only(&self, content: &str) -> bool {
+        content.chars().all(|c| c == self.separator || c.is_whitespace())
+    }
+
     /// Returns a malformed body pointing at byte `at` of line `line_idx`.
     fn malformed(&self, line_idx: usize, at: usize, problem: Problem) -> RowBody {
         let column = column_of(self.lines[line_idx], at);
         RowBody::Malformed { line: line_number(line_idx), column, problem }
     }
-}
-
-fn is_separators_only(content: &str) -> bool {
-    content.chars().all(|c| matches!(c, ',' | ';') || c.is_whitespace())
 }
 
 fn line_number(line_idx: usize) -> u32 {
