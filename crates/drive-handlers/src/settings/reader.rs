@@ -24,6 +24,12 @@
 //! - A quote that is never closed, or text after a closing quote, makes the file invalid.
 //!
 //! This module does not decide what names mean or whether values are valid for them.
+//!
+//! Known limits, all deliberate: a trailing separator stays in an unquoted value (`a,1,`
+//! sets `1,`), which is what the raw-text rule says but not what a spreadsheet with an empty
+//! third column meant; names are compared exactly, so `Theme Color` and `theme color` are two
+//! settings; without a header, the separator is a vote over the first ten rows and a file of
+//! names holding `;` reads as `;`-separated.
 
 use std::collections::HashMap;
 
