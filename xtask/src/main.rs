@@ -1,1 +1,266 @@
-fn main() {}
+//! Project automation: `cargo xtask <task>`.
+//!
+//! - `test`: the whole test suite, with the servers it needs (an S3-protocol server from
+//!   PyPI on loopback; PostgreSQL is expected at `DATABASE_URL`, default the local server).
+//! - `e2e`: only the tests that need those servers.
+//! - `tidy`: checks the layer graph and the house rules a compiler does not.
+//! - `ci`: formatting, lints, `test` and `tidy`, in the order CI runs them.
+//!
+//! Uses nothing but the standard library, so it builds in seconds.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        report("usage: cargo xtask <test|e2e|tidy|ci> [extra test filter args]");
+        return ExitCode::FAILURE;
+    };
+    let rest = &args[1..];
+    let result = match task.as_str() {
+        "test" => test(rest, false),
+        "e2e" => test(rest, true),
+        "tidy" => tidy(),
+        "ci" => ci(),
+        other => Err(format!("unknown task {other:?}; try test, e2e, tidy or ci")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            report(&format!("xtask {task}: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(clippy::print_stderr, reason = "xtask talks to the person who runs it")]
+fn report(message: &str) {
+    eprintln!("{message}");
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(mut command: Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    report(&format!("$ {shown}"));
+    let status = command.status().map_err(|err| format!("cannot start {shown}: {err}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+}
+
+fn ci() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+    test(&[], false)?;
+    tidy()
+}
+
+/// Runs the tests with an S3-protocol server on loopback and PostgreSQL configured.
+fn test(filter: &[String], only_e2e: bool) -> Result<()> {
+    let s3 = S3Server::start()?;
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+
+    let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    let mut command = cargo();
+    if nextest {
+        command.args(["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"]);
+        if only_e2e {
+            command.args(["-E", "test(/s3|postgres|e2e/)"]);
+        }
+    } else {
+        command.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
+    }
+    command.args(filter);
+    command.env("DRIVE_TEST_S3_ENDPOINT", &s3.endpoint).env("DATABASE_URL", &database_url);
+    run(command)?;
+
+    if nextest && !only_e2e && filter.is_empty() {
+        let mut doc = cargo();
+        doc.args(["test", "--workspace", "--all-features", "--doc"]);
+        run(doc)?;
+    }
+    Ok(())
+}
+
+/// moto's S3 server, from PyPI, on a free loopback port; stopped when dropped.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    fn start() -> Result<Self> {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let installed = Command::new(&python)
+            .args(["-c", "import moto.server, flask"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            let mut pip = Command::new(&python);
+            pip.args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "moto[server]",
+            ]);
+            run(pip)?;
+        }
+
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|err| format!("no free port: {err}"))?
+            .port();
+        let child = Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| format!("cannot start moto: {err}"))?;
+        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("moto did not start listening within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        report(&format!("S3-protocol server (moto) at {}", server.endpoint));
+        Ok(server)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Crates a crate must not reach, with the reason the rule exists.
+const LAYER_RULES: &[(&str, &[&str], &str)] = &[
+    (
+        "drive-core",
+        &[
+            "opendal",
+            "diesel",
+            "diesel-async",
+            "axum",
+            "tokio-tungstenite",
+            "tungstenite",
+            "reqwest",
+        ],
+        "drive-core does no IO: storage, SQL, HTTP and WebSocket belong to adapters",
+    ),
+    (
+        "drive-handlers",
+        &["drive-db", "drive-storage", "opendal", "diesel", "diesel-async"],
+        "handlers reach storage and database only through drive-core's ports",
+    ),
+];
+
+fn tidy() -> Result<()> {
+    let mut problems = Vec::new();
+    for (krate, forbidden, reason) in LAYER_RULES {
+        let output = cargo()
+            .args(["tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}"])
+            .output()
+            .map_err(|err| format!("cannot run cargo tree: {err}"))?;
+        if !output.status.success() {
+            return Err(format!("cargo tree -p {krate} failed"));
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if forbidden.contains(&name) {
+                problems.push(format!("{krate} depends on {name}: {reason}"));
+            }
+        }
+    }
+
+    for file in rust_files(&workspace_root())? {
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let relative = file.strip_prefix(workspace_root()).unwrap_or(&file).display().to_string();
+        if !text.trim_start().starts_with("//!") {
+            problems.push(format!(
+                "{relative}: a module starts with a `//!` comment saying what it owns"
+            ));
+        }
+        for (idx, line) in text.lines().enumerate() {
+            if line.contains(concat!("TO", "DO")) {
+                problems.push(format!(
+                    "{relative}:{}: write a FIXME that explains, not a bare marker",
+                    idx + 1
+                ));
+            }
+        }
+    }
+
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        report("tidy: layer graph and house rules hold");
+        return Ok(());
+    }
+    for problem in &problems {
+        report(problem);
+    }
+    Err(format!("{} problems", problems.len()))
+}
+
+/// Returns the Rust files of the workspace's crates, skipping build output and fuzz corpora.
+fn rust_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> =
+        ["crates", "xtask", "tests", "examples"].iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if name != "target" && name != "corpus" && name != "artifacts" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
