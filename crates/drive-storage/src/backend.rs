@@ -22,27 +22,6 @@ use drive_core::{ETag, ObjectKey, ObjectMeta, StoreError};
 use crate::keys::{KeyPolicy, check_key, check_readable_key};
 use crate::lister::{Enricher, ListTarget, OpendalLister, to_timestamp};
 
-/// Returns true when `err` says the path is a folder, or runs through a file as if it were
-/// one (`a.txt/b`): no object has that key.
-///
-/// opendal's filesystem service reports these as generic temporary errors, so the kind of
-/// the underlying I/O error is consulted too.
-fn names_a_folder(err: &opendal::Error) -> bool {
-    use std::io::ErrorKind as Io;
-
-    if matches!(err.kind(), opendal::ErrorKind::IsADirectory | opendal::ErrorKind::NotADirectory) {
-        return true;
-    }
-    let mut cause = std::error::Error::source(err);
-    while let Some(current) = cause {
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            return matches!(io.kind(), Io::IsADirectory | Io::NotADirectory);
-        }
-        cause = current.source();
-    }
-    false
-}
-
 /// One bucket inside an opendal operator.
 pub(crate) struct BucketPath<'a> {
     pub(crate) op: &'a opendal::Operator,
@@ -143,4 +122,25 @@ impl BucketPath<'_> {
         };
         StoreError::TooLarge { size, limit }
     }
+}
+
+/// Returns true when `err` says the path is a folder, or runs through a file as if it were
+/// one (`a.txt/b`): no object has that key.
+///
+/// opendal's filesystem service reports these as generic temporary errors, so the kind of
+/// the underlying I/O error is consulted too.
+fn names_a_folder(err: &opendal::Error) -> bool {
+    use std::io::ErrorKind as Io;
+
+    if matches!(err.kind(), opendal::ErrorKind::IsADirectory | opendal::ErrorKind::NotADirectory) {
+        return true;
+    }
+    let mut cause = std::error::Error::source(err);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), Io::IsADirectory | Io::NotADirectory);
+        }
+        cause = current.source();
+    }
+    false
 }

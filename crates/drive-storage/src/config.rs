@@ -132,7 +132,9 @@ impl StorageConfig {
 }
 
 /// How to reach and sign requests to an S3-compatible server.
-#[derive(Clone, Debug, Deserialize)]
+///
+/// `Debug` shows whether keys are set, never the keys.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Settings {
     /// The signing region; local servers accept any, `us-east-1` by default.
@@ -161,6 +163,21 @@ impl Default for S3Settings {
             connect_timeout_secs: 10,
             read_timeout_secs: 60,
         }
+    }
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |present: bool| if present { "set" } else { "unset" };
+        f.debug_struct("S3Settings")
+            .field("region", &self.region)
+            .field("access_key_id", &set(self.access_key_id.is_some()))
+            .field("secret_access_key", &set(self.secret_access_key.is_some()))
+            .field("session_token", &set(self.session_token.is_some()))
+            .field("virtual_host_style", &self.virtual_host_style)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("read_timeout_secs", &self.read_timeout_secs)
+            .finish()
     }
 }
 
@@ -258,7 +275,7 @@ mod tests {
             [storage]
             url = "s3:http://127.0.0.1:9000"
             [storage.s3]
-            access_key_id = "drive"
+            access_key_id = "drive-key-id"
             secret_access_key = "very-secret"
             virtual_host_style = true
         "#;
@@ -267,7 +284,8 @@ mod tests {
         assert_eq!(config.s3.region, "us-east-1");
         assert!(config.s3.virtual_host_style);
         assert_eq!(config.s3.secret_access_key.as_ref().map(Secret::expose), Some("very-secret"));
-        assert!(!format!("{config:?}").contains("very-secret"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("very-secret") && !shown.contains("drive-key-id"), "{shown}");
     }
 
     #[test]
