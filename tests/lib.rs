@@ -1,1 +1,15 @@
-//! Workspace-level integration tests.
+//! Workspace-level integration tests: the service driven end to end through its command
+//! line and HTTP API, over real bot packages, with SQLite, PostgreSQL and an S3-protocol
+//! server.
+//!
+//! Everything lives in `#[cfg(test)]` modules of this library so the suite is one test
+//! binary. Tests that read the shared corpus of real packages print a notice and return
+//! when it is absent; tests that need the S3-protocol server do the same without
+//! `DRIVE_TEST_S3_ENDPOINT` (`cargo xtask test` sets it).
+
+#[cfg(test)]
+mod corpus_sync;
+#[cfg(test)]
+mod service;
+#[cfg(test)]
+mod support;

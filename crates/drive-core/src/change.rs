@@ -104,6 +104,12 @@ impl Diagnostic {
     pub fn warning(line: u32, message: impl Into<String>) -> Self {
         Self { severity: Severity::Warning, line, column: 0, message: message.into() }
     }
+
+    /// Returns this diagnostic placed at `column` of its line.
+    pub fn at_column(mut self, column: u32) -> Self {
+        self.column = column;
+        self
+    }
 }
 
 impl std::fmt::Display for Diagnostic {

@@ -154,3 +154,22 @@ pub trait FileStateStore: Send + Sync + 'static {
     /// Returns the bots that have state, sorted.
     async fn bots(&self) -> Result<Vec<BotName>, PersistError>;
 }
+
+/// Names a port in `Debug` output of the structs holding it.
+macro_rules! debug_port {
+    ($($port:ident),*) => {$(
+        impl std::fmt::Debug for dyn $port {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($port))
+            }
+        }
+    )*};
+}
+
+debug_port!(ObjectStore, FileStateStore, ConfigSink, PromptSink);
+
+impl std::fmt::Debug for dyn ChangeHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChangeHandler({})", self.kind())
+    }
+}

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::{Queryable, Selectable};
+use tokio::runtime::RuntimeFlavor;
 
 use drive_core::{BotName, ObjectKey, Setting, StateUpdate, Timestamp};
 
@@ -32,20 +33,39 @@ pub(crate) struct StatePlan {
     pub(crate) removals: Vec<String>,
 }
 
+/// Updates above which planning a commit leaves the async worker: encoding costs a few
+/// microseconds per record, mostly content hashes turned into hex.
+const INLINE_UPDATES: usize = 1_000;
+
 impl StatePlan {
-    pub(crate) fn new(bot: &BotName, updates: &[StateUpdate], now: Timestamp) -> Self {
-        let key_of = |update: &'_ StateUpdate| match update {
-            StateUpdate::Upsert(record) => record.key().clone(),
-            StateUpdate::Remove(key) => key.clone(),
-        };
-        let mut last_index: HashMap<ObjectKey, usize> = HashMap::with_capacity(updates.len());
+    /// Plans a commit without stalling the runtime's other tasks.
+    ///
+    /// Large plans are built under `block_in_place` on a multi-thread runtime, which moves the
+    /// worker's other tasks elsewhere meanwhile; `spawn_blocking` would first need a copy of
+    /// every update, about as costly as the encoding itself. A current-thread runtime has no
+    /// other worker to hand tasks to, so there the plan is built inline.
+    pub(crate) fn build(bot: &BotName, updates: &[StateUpdate], now: Timestamp) -> Self {
+        if updates.len() <= INLINE_UPDATES {
+            return Self::new(bot, updates, now);
+        }
+        let flavor = tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor());
+        match flavor {
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| Self::new(bot, updates, now))
+            }
+            _ => Self::new(bot, updates, now),
+        }
+    }
+
+    fn new(bot: &BotName, updates: &[StateUpdate], now: Timestamp) -> Self {
+        let mut last_index: HashMap<&ObjectKey, usize> = HashMap::with_capacity(updates.len());
         for (idx, update) in updates.iter().enumerate() {
             last_index.insert(key_of(update), idx);
         }
 
         let mut plan = Self { upserts: Vec::new(), removals: Vec::new() };
         for (idx, update) in updates.iter().enumerate() {
-            if last_index.get(&key_of(update)) != Some(&idx) {
+            if last_index.get(key_of(update)) != Some(&idx) {
                 continue;
             }
             match update {
@@ -56,6 +76,13 @@ impl StatePlan {
             }
         }
         plan
+    }
+}
+
+fn key_of(update: &StateUpdate) -> &ObjectKey {
+    match update {
+        StateUpdate::Upsert(record) => record.key(),
+        StateUpdate::Remove(key) => key,
     }
 }
 

@@ -154,7 +154,7 @@ impl FileStateStore for PgDatabase {
 
     async fn commit(&self, bot: &BotName, updates: &[StateUpdate]) -> Result<(), PersistError> {
         let started = now();
-        let plan = StatePlan::new(bot, updates, started);
+        let plan = StatePlan::build(bot, updates, started);
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             diesel::insert_into(bots::table)

@@ -223,7 +223,7 @@ impl FileStateStore for SqliteDatabase {
 
     async fn commit(&self, bot: &BotName, updates: &[StateUpdate]) -> Result<(), PersistError> {
         let started = now();
-        let plan = StatePlan::new(bot, updates, started);
+        let plan = StatePlan::build(bot, updates, started);
         let (n_upserts, n_removals) = (plan.upserts.len(), plan.removals.len());
         let bot_name = bot.as_str().to_owned();
         self.write(move |conn| {

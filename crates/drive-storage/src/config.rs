@@ -139,7 +139,9 @@ impl StorageConfig {
 pub struct S3Settings {
     /// The signing region; local servers accept any, `us-east-1` by default.
     pub region: String,
+    #[serde(alias = "access_key")]
     pub access_key_id: Option<String>,
+    #[serde(alias = "secret_key")]
     pub secret_access_key: Option<Secret>,
     /// For temporary credentials only.
     pub session_token: Option<Secret>,
@@ -286,6 +288,16 @@ mod tests {
         assert_eq!(config.s3.secret_access_key.as_ref().map(Secret::expose), Some("very-secret"));
         let shown = format!("{config:?}");
         assert!(!shown.contains("very-secret") && !shown.contains("drive-key-id"), "{shown}");
+    }
+
+    #[test]
+    fn s3_settings_accept_the_short_key_names() {
+        let text = "region = \"eu-west-1\"\naccess_key = \"id\"\nsecret_key = \"s\"\n";
+        let settings: S3Settings = toml::from_str(text).unwrap();
+        assert_eq!(settings.region, "eu-west-1");
+        assert_eq!(settings.access_key_id.as_deref(), Some("id"));
+        assert_eq!(settings.secret_access_key.as_ref().map(Secret::expose), Some("s"));
+        assert_eq!(settings.read_timeout_secs, 60, "unset fields keep their defaults");
     }
 
     #[test]

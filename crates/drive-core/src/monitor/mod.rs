@@ -123,24 +123,6 @@ struct Inner {
     bots: Mutex<HashMap<BotName, Arc<tokio::sync::Mutex<BotState>>>>,
 }
 
-impl std::fmt::Debug for dyn ChangeHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ChangeHandler({})", self.kind())
-    }
-}
-
-impl std::fmt::Debug for dyn ObjectStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ObjectStore")
-    }
-}
-
-impl std::fmt::Debug for dyn FileStateStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FileStateStore")
-    }
-}
-
 impl Monitor {
     /// Returns the bots the storage holds.
     ///

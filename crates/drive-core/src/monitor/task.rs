@@ -86,7 +86,7 @@ impl MonitorHandle {
     /// Stops every task and waits for them up to `deadline`. A cycle in flight is dropped
     /// at its next await point; it acknowledged nothing it had not committed. Returns false
     /// when tasks were still running at the deadline.
-    pub async fn shutdown(self, deadline: Duration) -> bool {
+    pub async fn shutdown(&self, deadline: Duration) -> bool {
         self.cancel.cancel();
         self.tracker.close();
         tokio::time::timeout(deadline, self.tracker.wait()).await.is_ok()

@@ -1,0 +1,71 @@
+//! Wiring: opens the storage and the database a [`Config`] names and builds the monitor
+//! with every handler this build has.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use drive_core::{
+    BotName, ConfigSink, FileStateStore, Monitor, MonitorBuilder, ObjectStore, PromptSink,
+};
+use drive_handlers::{PromptHandler, SettingsHandler};
+
+use crate::config::{Config, redact_url};
+
+/// The opened adapters and the monitor built on them.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn ObjectStore>,
+    pub state: Arc<dyn FileStateStore>,
+    pub settings: Arc<dyn ConfigSink>,
+    pub prompts: Arc<dyn PromptSink>,
+    pub monitor: Monitor,
+}
+
+impl App {
+    /// Opens storage and database (running migrations) and builds the monitor.
+    ///
+    /// # Errors
+    /// When a storage or database specification is invalid or cannot be reached.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let store =
+            open_store(&config).with_context(|| format!("opening storage {}", config.storage))?;
+        let database = drive_db::open(&config.database)
+            .await
+            .with_context(|| format!("opening database {}", redact_url(&config.database)))?;
+        let state = database.state_store();
+        let settings = database.config_sink();
+        let prompts = database.prompt_sink();
+
+        let monitor = MonitorBuilder::new(store.clone(), state.clone())
+            .handler(Arc::new(SettingsHandler::new(settings.clone())))
+            .handler(Arc::new(PromptHandler::new(prompts.clone())))
+            .config(config.monitor.to_monitor_config())
+            .build();
+        Ok(Self { config, store, state, settings, prompts, monitor })
+    }
+
+    /// Returns `only` when given (checked to be a valid name), else every bot in storage.
+    ///
+    /// # Errors
+    /// When the name is invalid or the storage cannot list its buckets.
+    pub async fn select_bots(&self, only: Option<&str>) -> anyhow::Result<Vec<BotName>> {
+        if let Some(name) = only {
+            return Ok(vec![BotName::new(name)?]);
+        }
+        self.monitor.discover().await.context("listing the bots in storage")
+    }
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let url: drive_storage::StorageUrl = config.storage.parse()?;
+    let mut s3 = drive_storage::S3Settings::default();
+    if let Some(region) = &config.s3.region {
+        s3.region.clone_from(region);
+    }
+    s3.access_key_id.clone_from(&config.s3.access_key);
+    s3.secret_access_key = config.s3.secret_key.clone().map(drive_storage::Secret::new);
+    s3.virtual_host_style = config.s3.virtual_host_style;
+    Ok(drive_storage::StorageConfig { url, s3 }.open()?)
+}

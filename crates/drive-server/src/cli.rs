@@ -1,0 +1,366 @@
+//! The command line: flags, commands and what each prints.
+//!
+//! Commands write their output to the writer they are given (standard output in the
+//! binary), logs go to standard error, so `--json` output can be piped.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use drive_core::{BotName, BotReport, Change, FileStatus, Kind};
+
+use crate::app::App;
+use crate::config::Config;
+
+/// Keeps conversational bots live while their authors edit them: watches bot packages in
+/// object storage and applies every change.
+#[derive(Debug, Parser)]
+#[command(name = "drive-server", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every command takes; each overrides the config file and the environment.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "DRIVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where bot packages live: `fs:PATH` or `s3:http://HOST:PORT` [default: fs:bots].
+    #[arg(long, global = true, value_name = "SPEC")]
+    pub storage: Option<String>,
+    /// Where state goes: `sqlite:PATH` or `postgres://...` [default: sqlite:drive-monitor.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Address of the HTTP server [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Monitor every bot until Ctrl-C and serve HTTP (the default command).
+    Run,
+    /// Run one full pass over the bots, then exit; exit code 1 when a change failed.
+    Sync(SyncArgs),
+    /// Show the changes a pass would process, applying nothing.
+    Check(BotArgs),
+    /// Show the files tracked per kind and the changes that fail.
+    Status(BotArgs),
+    /// Print a bot's current settings.
+    Settings(NamedBotArgs),
+    /// Print a bot's system prompt.
+    Prompt(NamedBotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BotArgs {
+    /// Only this bot (bucket name without `.gbai`).
+    #[arg(long)]
+    pub bot: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub bots: BotArgs,
+    /// Apply deletions even when they exceed the deletion guard.
+    #[arg(long)]
+    pub allow_mass_deletion: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NamedBotArgs {
+    /// The bot (bucket name without `.gbai`).
+    pub bot: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a command ended, as a process exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Some change or bot failed; the output says which.
+    Failures,
+}
+
+impl Cli {
+    /// Returns the configuration: the file, then `DRIVE_*` variables, then these flags.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.global.config.as_deref(), |v| std::env::var(v).ok())?;
+        if let Some(storage) = &self.global.storage {
+            config.storage.clone_from(storage);
+        }
+        if let Some(database) = &self.global.database {
+            config.database.clone_from(database);
+        }
+        if let Some(listen) = self.global.listen {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the command of `cli`, writing its output to `out`.
+///
+/// # Errors
+/// When the configuration is invalid or storage or database cannot be opened.
+pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
+    let config = cli.load_config()?;
+    let command = cli.command.unwrap_or(Command::Run);
+    if matches!(command, Command::Run) {
+        crate::run::seed_default_storage(&config)?;
+    }
+    let app = App::open(config).await?;
+    match command {
+        Command::Run => crate::run::run(app).await,
+        Command::Sync(args) => sync(&app, args, out).await,
+        Command::Check(args) => check(&app, args, out).await,
+        Command::Status(args) => status(&app, args, out).await,
+        Command::Settings(args) => settings(&app, args, out).await,
+        Command::Prompt(args) => prompt(&app, args, out).await,
+    }
+}
+
+async fn sync(app: &App, args: SyncArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
+    let mut reports = Vec::new();
+    let mut exit = Exit::Success;
+    for bot in app.select_bots(args.bots.bot.as_deref()).await? {
+        let report = match app.monitor.sync_with(&bot, args.allow_mass_deletion).await {
+            Ok(report) => report,
+            Err(err) => {
+                let error = format!("{:#}", anyhow::Error::from(err));
+                BotReport {
+                    bot: bot.to_string(),
+                    failed: 1,
+                    errors: vec![drive_core::ChangeError {
+                        key: String::new(),
+                        error,
+                        retrying: true,
+                    }],
+                    ..BotReport::default()
+                }
+            }
+        };
+        if report.failed > 0 || report.held_deletions > 0 {
+            exit = Exit::Failures;
+        }
+        reports.push(report);
+    }
+
+    if args.bots.json {
+        write_json(out, &json!({ "bots": reports }))?;
+        return Ok(exit);
+    }
+    for report in &reports {
+        writeln!(
+            out,
+            "{}: {} added, {} modified, {} removed; {} processed, {} failed, {} waiting for a \
+             handler, {} ignored, {} unchanged content",
+            report.bot,
+            report.added,
+            report.modified,
+            report.removed,
+            report.processed,
+            report.failed,
+            report.unhandled,
+            report.ignored,
+            report.same_content,
+        )?;
+        if report.held_deletions > 0 {
+            writeln!(
+                out,
+                "  {} deletions held: more than the guard allows at once; run `sync \
+                 --allow-mass-deletion` to apply them",
+                report.held_deletions
+            )?;
+        }
+        for error in &report.errors {
+            let key = if error.key.is_empty() { "(bot)" } else { &error.key };
+            writeln!(out, "  {key}: {}", error.error.replace('\n', "\n    "))?;
+        }
+    }
+    Ok(exit)
+}
+
+#[derive(Serialize)]
+struct PlannedChange<'a> {
+    op: &'static str,
+    kind: Kind,
+    key: &'a str,
+}
+
+async fn check(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
+    let mut plans = Vec::new();
+    for bot in app.select_bots(args.bot.as_deref()).await? {
+        let plan = app.monitor.check(&bot).await.with_context(|| format!("checking bot {bot}"))?;
+        plans.push(plan);
+    }
+    if args.json {
+        let bots: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let changes: Vec<PlannedChange<'_>> = plan.changes.iter().map(planned).collect();
+                json!({ "bot": plan.bot, "changes": changes, "held_deletions": plan.held_deletions })
+            })
+            .collect();
+        write_json(out, &json!({ "bots": bots }))?;
+        return Ok(Exit::Success);
+    }
+    for plan in &plans {
+        writeln!(out, "{}: {} changes", plan.bot, plan.changes.len())?;
+        for change in &plan.changes {
+            writeln!(out, "  {:<8} {:<9} {}", change.op_name(), change.kind(), change.key())?;
+        }
+        if plan.held_deletions > 0 {
+            writeln!(out, "  {} deletions would be held by the guard", plan.held_deletions)?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn planned(change: &Change) -> PlannedChange<'_> {
+    PlannedChange { op: change.op_name(), kind: change.kind(), key: change.key().as_str() }
+}
+
+#[derive(Default, Serialize)]
+struct KindCounts {
+    total: usize,
+    live: usize,
+    unhandled: usize,
+    retrying: usize,
+    invalid: usize,
+}
+
+#[derive(Serialize)]
+struct Failing {
+    key: String,
+    kind: Kind,
+    status: &'static str,
+    attempts: u32,
+    error: String,
+}
+
+async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
+    let mut bots = Vec::new();
+    for bot in app.select_bots(args.bot.as_deref()).await? {
+        let records =
+            app.state.load(&bot).await.with_context(|| format!("loading state of {bot}"))?;
+        let mut files: BTreeMap<Kind, KindCounts> = BTreeMap::new();
+        let mut failing = Vec::new();
+        for record in &records {
+            let counts = files.entry(record.kind).or_default();
+            counts.total += 1;
+            match &record.status {
+                FileStatus::Live => counts.live += 1,
+                FileStatus::Unhandled => counts.unhandled += 1,
+                FileStatus::Retrying { .. } => counts.retrying += 1,
+                FileStatus::Invalid { .. } => counts.invalid += 1,
+            }
+            if let Some(error) = record.status.error() {
+                let attempts = match record.status {
+                    FileStatus::Retrying { attempts, .. } => attempts,
+                    _ => 0,
+                };
+                failing.push(Failing {
+                    key: record.key().to_string(),
+                    kind: record.kind,
+                    status: record.status.name(),
+                    attempts,
+                    error: error.to_owned(),
+                });
+            }
+        }
+        failing.sort_by(|a, b| a.key.cmp(&b.key));
+        bots.push((bot, records.len(), files, failing));
+    }
+
+    if args.json {
+        let bots: Vec<_> = bots
+            .iter()
+            .map(|(bot, n, files, failing)| {
+                json!({ "bot": bot, "tracked": n, "files": files, "failing": failing })
+            })
+            .collect();
+        write_json(out, &json!({ "bots": bots }))?;
+        return Ok(Exit::Success);
+    }
+    for (bot, n_tracked, files, failing) in &bots {
+        writeln!(out, "{bot}: {n_tracked} files tracked")?;
+        for (kind, counts) in files {
+            writeln!(
+                out,
+                "  {kind:<9} {:>6} total  {:>6} live  {:>4} waiting for a handler  {:>4} retrying  \
+                 {:>4} invalid",
+                counts.total, counts.live, counts.unhandled, counts.retrying, counts.invalid
+            )?;
+        }
+        for failing in failing {
+            writeln!(out, "  failing {} ({}): {}", failing.key, failing.status, failing.error)?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+async fn settings(
+    app: &App,
+    args: NamedBotArgs,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Exit> {
+    let bot = BotName::new(args.bot)?;
+    let settings = app.settings.settings(&bot).await.context("reading settings")?;
+    if args.json {
+        let object: serde_json::Map<String, serde_json::Value> =
+            settings.into_iter().map(|s| (s.name, serde_json::Value::String(s.value))).collect();
+        write_json(out, &serde_json::Value::Object(object))?;
+        return Ok(Exit::Success);
+    }
+    for setting in settings {
+        writeln!(out, "{} = {}", setting.name, setting.value)?;
+    }
+    Ok(Exit::Success)
+}
+
+async fn prompt(
+    app: &App,
+    args: NamedBotArgs,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Exit> {
+    let bot = BotName::new(args.bot)?;
+    let prompt = app.prompts.prompt(&bot).await.context("reading the prompt")?;
+    if args.json {
+        write_json(out, &json!({ "bot": bot, "prompt": prompt }))?;
+        return Ok(Exit::Success);
+    }
+    match prompt {
+        Some(text) => writeln!(out, "{text}")?,
+        None => anyhow::bail!("bot {bot} has no system prompt"),
+    }
+    Ok(Exit::Success)
+}
+
+fn write_json(out: &mut (dyn Write + Send), value: &serde_json::Value) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// How long shutdown may take after Ctrl-C before the process exits anyway.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);

@@ -1,0 +1,73 @@
+//! The HTTP API: health and on-demand sync.
+//!
+//! Rejected input gets a 4xx with a short JSON body and is not logged as an error; a 5xx
+//! body is generic and the cause is logged inside the request's span.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tracing::error;
+
+use drive_core::{BotName, BotReport, MonitorHandle};
+
+/// What request handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    pub handle: MonitorHandle,
+}
+
+/// Returns the service's routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/bots/{bot}/sync", post(sync_bot))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Runs a cycle of one bot now and returns its report; waits for a cycle already running.
+async fn sync_bot(
+    State(state): State<Arc<ApiState>>,
+    Path(bot): Path<String>,
+) -> Result<Json<BotReport>, ApiError> {
+    let bot = BotName::new(bot).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    if !state.handle.bots().contains(&bot) {
+        return Err(ApiError::NotFound(format!("no bot named {bot}")));
+    }
+    let report = state.handle.monitor().sync(&bot).await.map_err(|err| {
+        ApiError::Unavailable(anyhow::Error::from(err).context(format!("sync of bot {bot}")))
+    })?;
+    Ok(Json(report))
+}
+
+/// Every way a request can fail.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    /// Storage or database trouble; the cause is logged, not sent.
+    Unavailable(anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::Unavailable(err) => {
+                error!(error = format!("{err:#}"), "request failed");
+                let message = "storage or database unavailable, see the service log".to_owned();
+                (StatusCode::SERVICE_UNAVAILABLE, message)
+            }
+        };
+        (status, Json(json!({ "error": message }))).into_response()
+    }
+}

@@ -1,0 +1,148 @@
+//! The `run` command: monitor every bot, serve HTTP, shut down cleanly on Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::cli::{Exit, SHUTDOWN_DEADLINE};
+use crate::config::{Config, DEFAULT_STORAGE};
+use crate::http::{ApiState, router};
+
+/// Writes the bundled example package when the storage is the default folder and it does
+/// not exist yet.
+///
+/// # Errors
+/// When the folder cannot be written.
+pub fn seed_default_storage(config: &Config) -> anyhow::Result<()> {
+    if config.storage != DEFAULT_STORAGE {
+        return Ok(());
+    }
+    let Some(root) = config.fs_root() else { return Ok(()) };
+    if crate::example::seed_if_missing(&root)? {
+        info!(
+            path = %root.display(),
+            "wrote the example bot package; edit its files to see them applied"
+        );
+    }
+    Ok(())
+}
+
+/// Runs until Ctrl-C (or SIGTERM), then stops within [`SHUTDOWN_DEADLINE`].
+///
+/// # Errors
+/// As [`Service::start`].
+pub async fn run(app: App) -> anyhow::Result<Exit> {
+    let service = Service::start(app).await?;
+    wait_for_signal().await;
+    info!("shutting down");
+    if !service.stop().await {
+        warn!("work still running at the shutdown deadline was abandoned");
+    }
+    info!("stopped");
+    Ok(Exit::Success)
+}
+
+/// The running service: bot tasks, bot discovery and the HTTP server.
+#[derive(Debug)]
+pub struct Service {
+    local_addr: SocketAddr,
+    state: Arc<ApiState>,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    discovery: JoinHandle<()>,
+}
+
+impl Service {
+    /// Mounts every bot in storage, starts their tasks and serves HTTP.
+    ///
+    /// # Errors
+    /// When the bots cannot be listed or the listen address cannot be bound.
+    pub async fn start(app: App) -> anyhow::Result<Self> {
+        let bots = app.monitor.discover().await.context("listing the bots in storage")?;
+        info!(bots = bots.len(), storage = %app.config.storage, "starting");
+        let handle = app.monitor.start(bots);
+        let shutdown = handle.cancellation_token();
+
+        let listener = tokio::net::TcpListener::bind(app.config.listen)
+            .await
+            .with_context(|| format!("binding {}", app.config.listen))?;
+        let local_addr = listener.local_addr()?;
+        info!(address = %local_addr, "serving HTTP");
+
+        let state = Arc::new(ApiState { handle });
+        let interval = app.config.monitor.interval;
+        let discovery = tokio::spawn(rediscover(state.clone(), interval, shutdown.clone()));
+        let server_shutdown = shutdown.clone();
+        let server = axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        Ok(Self { local_addr, state, shutdown, server, discovery })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting requests, stops every bot task and waits for them, all within
+    /// [`SHUTDOWN_DEADLINE`]. Returns false when something was still running at the
+    /// deadline and was abandoned.
+    pub async fn stop(self) -> bool {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+        let _ = tokio::time::timeout_at(deadline, self.discovery).await;
+        let server_done = tokio::time::timeout_at(deadline, self.server).await.is_ok();
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.state.handle.shutdown(remaining).await && server_done
+    }
+}
+
+/// Mounts bots that appear in storage after start.
+async fn rediscover(state: Arc<ApiState>, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match state.handle.monitor().discover().await {
+            Ok(bots) => {
+                for bot in bots {
+                    if state.handle.mount(bot.clone()) {
+                        info!(bot = %bot, "new bot found");
+                    }
+                }
+            }
+            Err(err) => warn!(error = %err, "listing the bots failed"),
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

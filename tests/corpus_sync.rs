@@ -1,0 +1,98 @@
+//! The main job over copies of the real packages: every file recorded, every setting
+//! loaded, nothing re-done, an edit and a deletion applied exactly, on SQLite and on
+//! PostgreSQL.
+
+use std::path::Path;
+
+use drive_db::contract::PgTestDatabase;
+use drive_server::Exit;
+
+use crate::support::{bot_entry, copy_packages, corpus_dir, count_files, run_json, total};
+
+/// Settings rows of four corpus `config.csv` files, counted by hand: non-blank rows that
+/// are neither the `name,value` header, a `#` comment nor a lone `,` separator.
+const HAND_COUNTED_SETTINGS: &[(&str, usize)] =
+    &[("store-server", 5), ("edu", 4), ("contacts", 8), ("law", 1)];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_syncs_exactly_once_with_sqlite() {
+    let Some(corpus) = corpus_dir("corpus_syncs_exactly_once_with_sqlite") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let database = format!("sqlite:{}", work.path().join("state.db").display());
+    sync_corpus_edit_and_delete(&corpus, work.path(), &database).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_syncs_exactly_once_with_postgres() {
+    let Some(corpus) = corpus_dir("corpus_syncs_exactly_once_with_postgres") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let database = PgTestDatabase::create().await.expect("PostgreSQL at DATABASE_URL");
+    sync_corpus_edit_and_delete(&corpus, work.path(), database.url()).await;
+    database.drop_database().await.unwrap();
+}
+
+async fn sync_corpus_edit_and_delete(corpus: &Path, work: &Path, database: &str) {
+    let root = work.join("bots");
+    copy_packages(corpus, &root);
+    let storage = format!("fs:{}", root.display());
+    let global = ["--storage", storage.as_str(), "--database", database];
+    let args = |rest: &[&'static str]| -> Vec<&str> {
+        global.iter().copied().chain(rest.iter().copied()).collect()
+    };
+
+    // First pass: every file of every package is recorded, nothing fails.
+    let (exit, first) = run_json(&args(&["sync"])).await;
+    assert_eq!(exit, Exit::Success, "{first:#}");
+    let (_, status) = run_json(&args(&["status"])).await;
+    let mut n_bots = 0;
+    for package in std::fs::read_dir(&root).unwrap() {
+        let package = package.unwrap();
+        let name = package.file_name().to_string_lossy().trim_end_matches(".gbai").to_owned();
+        let n_files = count_files(&package.path()) as u64;
+        assert_eq!(bot_entry(&first, &name)["added"], n_files, "files added for {name}");
+        assert_eq!(bot_entry(&status, &name)["tracked"], n_files, "files tracked for {name}");
+        n_bots += 1;
+    }
+    assert_eq!(first["bots"].as_array().unwrap().len(), n_bots);
+    assert_eq!(total(&first, "failed"), 0, "{first:#}");
+
+    // Every config.csv row is loaded.
+    for (bot, n_settings) in HAND_COUNTED_SETTINGS {
+        let (_, settings) = run_json(&args(&["settings", bot])).await;
+        assert_eq!(settings.as_object().unwrap().len(), *n_settings, "settings of {bot}");
+    }
+    let (_, edu) = run_json(&args(&["settings", "edu"])).await;
+    assert_eq!(edu["Theme Color"], "indigo");
+
+    // Second pass: nothing to do.
+    let (_, second) = run_json(&args(&["sync"])).await;
+    for field in ["added", "modified", "removed", "processed", "failed"] {
+        assert_eq!(total(&second, field), 0, "{field} on the second pass: {second:#}");
+    }
+
+    // Editing one config.csv processes exactly that change.
+    let config = root.join("contacts.gbai/contacts.gbot/config.csv");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replace("episodic-memory-history,2", "episodic-memory-history,3");
+    std::fs::write(&config, format!("{edited}reply-language,pt-BR\n")).unwrap();
+    let (_, third) = run_json(&args(&["sync"])).await;
+    assert_eq!(total(&third, "modified"), 1, "{third:#}");
+    assert_eq!(total(&third, "processed"), 1);
+    assert_eq!(total(&third, "added") + total(&third, "removed"), 0);
+    assert_eq!(bot_entry(&third, "contacts")["modified"], 1);
+    let (_, contacts) = run_json(&args(&["settings", "contacts"])).await;
+    assert_eq!(contacts["episodic-memory-history"], "3");
+    assert_eq!(contacts["reply-language"], "pt-BR");
+    assert_eq!(contacts.as_object().unwrap().len(), 9);
+
+    // Deleting it removes its state and the settings it provided.
+    std::fs::remove_file(&config).unwrap();
+    let (_, fourth) = run_json(&args(&["sync"])).await;
+    assert_eq!(total(&fourth, "removed"), 1, "{fourth:#}");
+    assert_eq!(bot_entry(&fourth, "contacts")["processed"], 1);
+    let (_, contacts) = run_json(&args(&["settings", "contacts"])).await;
+    assert_eq!(contacts, serde_json::json!({}));
+    let (_, status) = run_json(&args(&["status", "--bot", "contacts"])).await;
+    let n_left = count_files(&root.join("contacts.gbai")) as u64;
+    assert_eq!(bot_entry(&status, "contacts")["tracked"], n_left);
+}

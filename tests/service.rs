@@ -1,0 +1,115 @@
+//! The running service on the embedded default shape (filesystem storage with the bundled
+//! example package, SQLite, HTTP on loopback): an edit made live, the HTTP API, a clean
+//! stop, and state that survives the restart.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use drive_core::BotName;
+use drive_server::{App, Config, Service};
+
+fn config_for(work: &Path) -> Config {
+    let mut config = Config {
+        storage: format!("fs:{}", work.join("bots").display()),
+        database: format!("sqlite:{}", work.join("drive.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    config.monitor.interval = Duration::from_millis(200);
+    config
+}
+
+/// Sends one HTTP/1.1 request and returns the status code and body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Waits until `bot`'s setting `name` has `value`, polling the sink; panics after 20 s.
+async fn wait_for_setting(
+    app_settings: &std::sync::Arc<dyn drive_core::ConfigSink>,
+    name: &str,
+    value: &str,
+) {
+    let bot = BotName::new("example").unwrap();
+    for _ in 0..200 {
+        let settings = app_settings.settings(&bot).await.unwrap();
+        if settings.iter().any(|s| s.name == name && s.value == value) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("setting {name} never became {value:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_service_applies_an_edit_serves_http_and_restarts_clean() {
+    let work = tempfile::tempdir().unwrap();
+    assert!(drive_server::example::seed_if_missing(&work.path().join("bots")).unwrap());
+    let app = App::open(config_for(work.path())).await.unwrap();
+    let settings = app.settings.clone();
+    let prompts = app.prompts.clone();
+    let service = Service::start(app).await.unwrap();
+
+    // The first cycle applies the bundled package.
+    wait_for_setting(&settings, "max-history", "12").await;
+    let prompt = prompts.prompt(&BotName::new("example").unwrap()).await.unwrap().unwrap();
+    assert!(prompt.starts_with("You are the helpdesk assistant"));
+
+    // An edit is applied by the next poll, without a restart.
+    let config = work.path().join("bots/example.gbai/example.gbot/config.csv");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("max-history,12", "max-history,20")).unwrap();
+    wait_for_setting(&settings, "max-history", "20").await;
+
+    // The HTTP API.
+    let addr = service.local_addr();
+    assert_eq!(http(addr, "GET", "/healthz").await, (200, "ok\n".to_owned()));
+    let (status, body) = http(addr, "POST", "/api/bots/example/sync").await;
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["bot"], "example");
+    assert_eq!(report["failed"], 0);
+    assert_eq!(http(addr, "POST", "/api/bots/nobody/sync").await.0, 404);
+    assert_eq!(http(addr, "POST", "/api/bots/..%2Fetc/sync").await.0, 400);
+
+    assert!(service.stop().await, "stopped within the shutdown deadline");
+
+    // After a restart over the unchanged folder nothing is processed again.
+    let app = App::open(config_for(work.path())).await.unwrap();
+    let report = app.monitor.sync(&BotName::new("example").unwrap()).await.unwrap();
+    assert_eq!(report.n_changes(), 0, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_config_keeps_the_last_good_settings_and_says_where() {
+    let work = tempfile::tempdir().unwrap();
+    drive_server::example::seed_if_missing(&work.path().join("bots")).unwrap();
+    let app = App::open(config_for(work.path())).await.unwrap();
+    let bot = BotName::new("example").unwrap();
+    app.monitor.sync(&bot).await.unwrap();
+
+    let config = work.path().join("bots/example.gbai/example.gbot/config.csv");
+    std::fs::write(&config, "name,value\nbot-title,\"Unclosed\nmax-history,99\n").unwrap();
+    let report = app.monitor.sync(&bot).await.unwrap();
+    assert_eq!(report.failed, 1);
+    let error = &report.errors[0];
+    assert_eq!(error.key, "example.gbot/config.csv");
+    assert!(error.error.contains("line 2"), "{}", error.error);
+    assert!(!error.retrying);
+
+    let settings = app.settings.settings(&bot).await.unwrap();
+    let value = |name: &str| settings.iter().find(|s| s.name == name).map(|s| s.value.clone());
+    assert_eq!(value("max-history").as_deref(), Some("12"), "last good settings stay live");
+    assert_eq!(value("bot-title").as_deref(), Some("Example Helpdesk"));
+}
