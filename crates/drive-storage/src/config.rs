@@ -304,7 +304,7 @@ mod tests {
     fn toml_config_rejects_bad_urls_and_unknown_settings() {
         let bad_url = "[storage]\nurl = \"s3:nowhere\"\n";
         assert!(toml::from_str::<ConfigFile>(bad_url).is_err());
-        let typo = "[storage]\nurl = \"memory:\"\n[storage.s3]\nsecret_key = \"x\"\n";
+        let typo = "[storage]\nurl = \"memory:\"\n[storage.s3]\nsecret = \"x\"\n";
         assert!(toml::from_str::<ConfigFile>(typo).is_err());
     }
 

@@ -7,8 +7,13 @@
 //! strictly increasing. Tests create buckets and write objects through
 //! [`MemoryObjectStore::create_bucket`] and [`MemoryObjectStore::put`].
 //!
+//! opendal's memory listing returns bare keys; opendal completes each with an in-memory
+//! lookup for its size, and this store adds the recorded ETag and time.
+//!
 //! Known limits: folder placeholders (`docs/`) cannot be stored, because opendal's memory
-//! service refuses writes to folder paths; contents live as long as the store.
+//! service refuses writes to folder paths; two concurrent writes to one key may leave the
+//! content of one with the recorded version of the other; contents live as long as the
+//! store.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
