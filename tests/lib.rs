@@ -10,6 +10,8 @@
 #[cfg(test)]
 mod corpus_sync;
 #[cfg(test)]
+mod s3_e2e;
+#[cfg(test)]
 mod service;
 #[cfg(test)]
 mod support;

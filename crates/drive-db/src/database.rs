@@ -42,6 +42,7 @@ impl Database {
         }
     }
 
+    /// Returns the file state port, sharing this database's pool.
     pub fn state_store(&self) -> Arc<dyn FileStateStore> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
@@ -49,6 +50,7 @@ impl Database {
         }
     }
 
+    /// Returns the settings port, sharing this database's pool.
     pub fn config_sink(&self) -> Arc<dyn ConfigSink> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
@@ -56,6 +58,7 @@ impl Database {
         }
     }
 
+    /// Returns the system prompt port, sharing this database's pool.
     pub fn prompt_sink(&self) -> Arc<dyn PromptSink> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),

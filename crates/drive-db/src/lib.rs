@@ -21,16 +21,19 @@
 //! unreadable data ([`PersistError::Corrupt`](drive_core::PersistError::Corrupt)) and the
 //! monitor decides.
 //!
-//! The `test-util` feature exposes [`contract`], the suite every backend passes, with a
+//! The `test-util` feature exposes `contract`, the suite every backend passes, with a
 //! throwaway PostgreSQL database for it.
 //!
-//! Known limits:
-//! - No TLS to PostgreSQL; a NUL character in text is refused by PostgreSQL (see
-//!   [`postgres`](PgDatabase)).
-//! - A SQLite file must sit on a local disk (WAL mode).
-//! - `bots()` lists bots whose file state was committed; settings and prompts alone do not
-//!   register a bot.
+//! Known limits (details in each backend's module docs):
+//! - PostgreSQL: no TLS; text holding a NUL character is refused, and the refusal surfaces
+//!   as a transient error.
+//! - SQLite: the file must sit on a local disk (WAL mode).
+//! - `bots()` lists the bots whose file state was committed at least once; settings and
+//!   prompts alone do not register a bot.
 //! - Sizes above `i64::MAX` are stored as the negative `BIGINT` with the same bits.
+//! - A commit of 100 000 records takes about 1 s on SQLite and 3 s on PostgreSQL (release
+//!   build, 2 cores); a load of as many about 0.3 s. About half of a commit's encoding is
+//!   turning content hashes into hex.
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod contract;

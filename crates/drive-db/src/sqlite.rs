@@ -454,8 +454,9 @@ mod tests {
         let fixture = fixture();
         let db = SqliteDatabase::open(&fixture.path).await.unwrap();
         let bot = BotName::new("single").unwrap();
-        db.commit(&bot, &records("single", 2)).await.unwrap();
-        assert_eq!(db.load(&bot).await.unwrap().len(), 2);
+        // Enough records to take the path that plans large commits off the async worker.
+        db.commit(&bot, &records("single", 1_500)).await.unwrap();
+        assert_eq!(db.load(&bot).await.unwrap().len(), 1_500);
     }
 
     #[tokio::test]
