@@ -373,7 +373,7 @@ mod tests {
     use crate::contract::{Fixture, contract_tests};
 
     struct SqliteFixture {
-        _dir: TempDir,
+        dir: TempDir,
         path: PathBuf,
     }
 
@@ -387,7 +387,7 @@ mod tests {
     fn fixture() -> SqliteFixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("nested/folder/state.db");
-        SqliteFixture { _dir: dir, path }
+        SqliteFixture { dir, path }
     }
 
     async fn run<F, Fut>(case: F)
@@ -459,6 +459,19 @@ mod tests {
         assert_eq!(db.load(&bot).await.unwrap().len(), 1_500);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn strict_tables_refuse_values_of_the_wrong_type() {
+        let fixture = fixture();
+        let db = SqliteDatabase::open(&fixture.path).await.unwrap();
+        let bot = BotName::new("strict").unwrap();
+        db.commit(&bot, &records("strict", 1)).await.unwrap();
+        for damage in ["size = 'big'", "last_modified = 1.5", "kind = x'ff'"] {
+            let sql = format!("UPDATE file_state SET {damage}");
+            assert!(db.execute_for_tests(&sql).await.is_err(), "{damage} was stored");
+        }
+        assert_eq!(db.load(&bot).await.unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn paths_that_name_no_file_are_refused() {
         for url in ["sqlite:", "sqlite::memory:", "sqlite://"] {
@@ -470,7 +483,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_where_the_folder_should_be_fails_cleanly() {
         let fixture = fixture();
-        let blocker = fixture._dir.path().join("blocker");
+        let blocker = fixture.dir.path().join("blocker");
         std::fs::write(&blocker, b"not a folder").unwrap();
         let err = SqliteDatabase::open(blocker.join("state.db")).await.unwrap_err();
         assert!(matches!(err, DbError::CreateFolder { .. }), "{err:?}");
@@ -479,7 +492,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_is_not_a_database_fails_to_open() {
         let fixture = fixture();
-        let garbage = fixture._dir.path().join("garbage.db");
+        let garbage = fixture.dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![7u8; 8192]).unwrap();
         let err = SqliteDatabase::open(&garbage).await.unwrap_err();
         assert!(matches!(err, DbError::Connect(_) | DbError::Migrate(_)), "{err:?}");

@@ -181,7 +181,11 @@ impl Monitor {
         let config = &self.inner.config;
         let limit = config.size_limits.limit(handler.kind());
         let reads = futures::stream::iter(changes)
-            .map(|change| self.read_change(bot, records, change, limit))
+            .map(|change| {
+                let span =
+                    debug_span!("change", object.key = %change.key(), change.op = change.op_name());
+                self.read_change(bot, records, change, limit).instrument(span)
+            })
             .buffered(config.read_concurrency.max(1));
         let mut reads = std::pin::pin!(reads);
 

@@ -404,3 +404,31 @@ async fn shutdown_stops_a_bot_in_the_middle_of_a_slow_cycle() {
     assert!(handle.shutdown(Duration::from_secs(5)).await);
     assert!(state.record(&bot(), "crm.gbot/config.csv").is_none(), "nothing acknowledged");
 }
+
+#[tokio::test]
+async fn state_is_loaded_once_and_committed_once_per_cycle_that_changed_something() {
+    use crate::ports::MockFileStateStore;
+
+    let store = Arc::new(MemoryObjectStoreForTests::new());
+    store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    store.put(&bot(), "crm.gbot/prompt.md", "hi");
+    let mut state = MockFileStateStore::new();
+    state.expect_load().times(1).returning(|_| Ok(Vec::new()));
+    state
+        .expect_commit()
+        .withf(|bot, updates| {
+            bot.as_str() == "crm"
+                && updates.len() == 2
+                && updates.iter().all(|u| matches!(u, crate::StateUpdate::Upsert(r) if r.status == FileStatus::Live || r.status == FileStatus::Unhandled))
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let monitor = MonitorBuilder::new(store.clone(), Arc::new(state))
+        .handler(ScriptedHandlerForTests::new(Kind::Settings))
+        .build();
+
+    assert_eq!(monitor.sync(&bot()).await.unwrap().processed, 1);
+    // A quiet cycle reads nothing and writes nothing.
+    assert_eq!(monitor.sync(&bot()).await.unwrap().n_changes(), 0);
+    assert_eq!(store.reads(), 1);
+}
