@@ -1,7 +1,8 @@
 //! The tables, as diesel sees them; both backends share this shape.
 //!
 //! Written by hand to match `migrations/{sqlite,postgres}`: change both together. Times are
-//! `BIGINT` nanoseconds since the Unix epoch, like drive-core's `Timestamp`.
+//! nanoseconds since the Unix epoch, like drive-core's `Timestamp`, in `BIGINT` columns
+//! (`INTEGER` in SQLite's strict tables, which is the same 64 bits).
 
 diesel::table! {
     bots (name) {

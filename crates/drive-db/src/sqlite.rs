@@ -4,7 +4,9 @@
 //! [`SyncConnectionWrapper`]: a whole transaction is one hop off the runtime, not one hop per
 //! statement. Writes are serialised by a lock in the process and run as `BEGIN IMMEDIATE`
 //! transactions, so a second process on the same file waits (up to the busy timeout) instead
-//! of failing halfway. The file runs in WAL mode, so reads proceed beside the writer.
+//! of failing halfway. The file runs in WAL mode, so reads proceed beside the writer. Tables
+//! are STRICT: a value of the wrong type written behind this crate's back is refused rather
+//! than read back converted.
 //!
 //! Multi-row `INSERT`s go through diesel's synchronous API: diesel-async cannot send SQLite
 //! batch inserts.
