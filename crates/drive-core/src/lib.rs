@@ -8,6 +8,7 @@
 //! - [`FileStateStore`]: what the monitor knows about every object it has seen.
 //! - [`ChangeHandler`]: one per [`Kind`] of object; makes a change live.
 //! - [`ConfigSink`] and [`PromptSink`]: where a bot's settings and system prompt go.
+//! - [`EventBus`]: where handlers tell a bot's live clients what changed.
 //!
 //! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
 //! lists, diffs, reads what changed, calls the handlers and records the outcome.
@@ -16,6 +17,7 @@ mod bot;
 mod change;
 pub mod diff;
 mod error;
+mod event;
 mod kind;
 mod monitor;
 mod object;
@@ -27,6 +29,7 @@ pub mod testing;
 pub use bot::{BUCKET_SUFFIX, BotName, InvalidBotName};
 pub use change::{Change, ChangeInput, Content, Diagnostic, Outcome, Severity};
 pub use error::{BoxError, PersistError, StoreError};
+pub use event::{BotEvent, EventBus, NoEventBus, ThemeFile};
 pub use kind::{Kind, classify};
 pub use monitor::{
     BotReport, ChangeError, Clock, CycleError, DeletionGuard, Monitor, MonitorBuilder,
