@@ -55,12 +55,20 @@ pub struct ETag(String);
 
 impl ETag {
     /// Returns the normalised tag, or `None` when nothing is left after normalising.
+    ///
+    /// Idempotent: parsing the text of a parsed tag gives the same tag.
     pub fn parse(raw: &str) -> Option<Self> {
-        let mut tag = raw.trim();
-        if let Some(rest) = tag.strip_prefix("W/").or_else(|| tag.strip_prefix("w/")) {
-            tag = rest;
+        let mut tag = raw;
+        loop {
+            let before = tag;
+            tag = tag.trim();
+            tag = tag.strip_prefix("W/").or_else(|| tag.strip_prefix("w/")).unwrap_or(tag);
+            tag = tag.strip_prefix('"').unwrap_or(tag);
+            tag = tag.strip_suffix('"').unwrap_or(tag);
+            if tag == before {
+                break;
+            }
         }
-        let tag = tag.trim_matches('"').trim();
         if tag.is_empty() { None } else { Some(Self(tag.to_ascii_lowercase())) }
     }
 
@@ -137,7 +145,13 @@ impl ContentHash {
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for byte in self.0 {
+            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        hex
     }
 }
 
@@ -219,6 +233,15 @@ mod tests {
         assert_eq!(ETag::parse("  \"abc123\" "), Some(plain));
         assert_eq!(ETag::parse("\"\""), None);
         assert_eq!(ETag::parse("W/"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn etag_parsing_is_idempotent(raw in "[ \"Ww/a-fA-F0-9-]{0,12}") {
+            if let Some(tag) = ETag::parse(&raw) {
+                proptest::prop_assert_eq!(ETag::parse(tag.as_str()), Some(tag));
+            }
+        }
     }
 
     #[test]
