@@ -9,6 +9,7 @@
 //! - [`ChangeHandler`]: one per [`Kind`] of object; makes a change live.
 //! - [`ConfigSink`] and [`PromptSink`]: where a bot's settings and system prompt go.
 //! - [`EventBus`]: where handlers tell a bot's live clients what changed.
+//! - [`ScriptRegistry`]: compiled scripts, the tool registry and manifest entries.
 //!
 //! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
 //! lists, diffs, reads what changed, calls the handlers and records the outcome.
@@ -22,6 +23,7 @@ mod kind;
 mod monitor;
 mod object;
 pub mod ports;
+pub mod script;
 mod state;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -40,4 +42,5 @@ pub use ports::{
     ChangeHandler, ConfigSink, FileStateStore, Lister, ObjectStore, PromptSink, Setting,
     StateUpdate,
 };
+pub use script::{CompiledScript, RegisteredTool, ScriptRegistry, ScriptState, ToolDefinition};
 pub use state::{FileRecord, FileStatus};

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    BotName, ConfigSink, ETag, FileRecord, FileStateStore, Lister, ObjectKey, ObjectMeta,
-    ObjectStore, PersistError, PromptSink, Setting, StateUpdate, StoreError, Timestamp,
+    BotName, CompiledScript, ConfigSink, ContentHash, Diagnostic, ETag, FileRecord, FileStateStore,
+    Lister, ObjectKey, ObjectMeta, ObjectStore, PersistError, PromptSink, RegisteredTool,
+    ScriptRegistry, ScriptState, Setting, StateUpdate, StoreError, Timestamp,
 };
 
 /// Objects of one bucket with their content.
@@ -305,5 +306,125 @@ impl PromptSink for MemorySinkForTests {
         let texts: Vec<&str> =
             prompts.get(bot).map(|p| p.values().map(String::as_str).collect()).unwrap_or_default();
         Ok(if texts.is_empty() { None } else { Some(texts.join("\n\n")) })
+    }
+}
+
+/// A script registry held in memory, with the same semantics as the database adapters.
+#[derive(Debug, Default)]
+pub struct MemoryScriptRegistryForTests {
+    scripts: Mutex<BTreeMap<(BotName, ObjectKey), ScriptState>>,
+    failing: AtomicUsize,
+}
+
+impl MemoryScriptRegistryForTests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` writes fail as if the database were down.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.failing.store(n, Ordering::SeqCst);
+    }
+
+    fn check_failure(&self) -> Result<(), PersistError> {
+        let failing = self.failing.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing.store(failing - 1, Ordering::SeqCst);
+            return Err(PersistError::Unavailable("write refused by the fake".into()));
+        }
+        Ok(())
+    }
+
+    fn live_entries(
+        &self,
+        bot: &BotName,
+        pick: impl Fn(&CompiledScript) -> Vec<String>,
+    ) -> Vec<(ObjectKey, String)> {
+        let scripts = self.scripts.lock().unwrap();
+        let mut out: Vec<(ObjectKey, String)> = scripts
+            .iter()
+            .filter(|((b, _), _)| b == bot)
+            .filter_map(|((_, key), state)| Some((key, state.live.as_ref()?)))
+            .flat_map(|(key, live)| pick(live).into_iter().map(|v| (key.clone(), v)))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[async_trait]
+impl ScriptRegistry for MemoryScriptRegistryForTests {
+    async fn publish(
+        &self,
+        bot: &BotName,
+        script: &CompiledScript,
+    ) -> Result<Vec<ObjectKey>, PersistError> {
+        self.check_failure()?;
+        let mut scripts = self.scripts.lock().unwrap();
+        let state = ScriptState { live: Some(script.clone()), failure: None };
+        scripts.insert((bot.clone(), script.key.clone()), state);
+        let Some(name) = script.tool.as_ref().map(|t| &t.name) else { return Ok(Vec::new()) };
+        let mut same_name: Vec<ObjectKey> = scripts
+            .iter()
+            .filter(|((b, key), _)| b == bot && *key != script.key)
+            .filter(|(_, state)| {
+                state.live.as_ref().and_then(|l| l.tool.as_ref()).is_some_and(|t| &t.name == name)
+            })
+            .map(|((_, key), _)| key.clone())
+            .collect();
+        same_name.sort();
+        Ok(same_name)
+    }
+
+    async fn record_failure(
+        &self,
+        bot: &BotName,
+        key: &ObjectKey,
+        content_hash: &ContentHash,
+        diagnostics: &[Diagnostic],
+    ) -> Result<(), PersistError> {
+        self.check_failure()?;
+        let mut scripts = self.scripts.lock().unwrap();
+        let state = scripts
+            .entry((bot.clone(), key.clone()))
+            .or_insert(ScriptState { live: None, failure: None });
+        state.failure = Some((*content_hash, diagnostics.to_vec()));
+        Ok(())
+    }
+
+    async fn remove(&self, bot: &BotName, key: &ObjectKey) -> Result<(), PersistError> {
+        self.check_failure()?;
+        self.scripts.lock().unwrap().remove(&(bot.clone(), key.clone()));
+        Ok(())
+    }
+
+    async fn tools(&self, bot: &BotName) -> Result<Vec<RegisteredTool>, PersistError> {
+        let scripts = self.scripts.lock().unwrap();
+        let mut tools: Vec<RegisteredTool> = scripts
+            .iter()
+            .filter(|((b, _), _)| b == bot)
+            .filter_map(|((_, key), state)| {
+                let tool = state.live.as_ref()?.tool.clone()?;
+                Some(RegisteredTool { key: key.clone(), tool })
+            })
+            .collect();
+        tools.sort_by(|a, b| (&a.tool.name, &a.key).cmp(&(&b.tool.name, &b.key)));
+        Ok(tools)
+    }
+
+    async fn script(
+        &self,
+        bot: &BotName,
+        key: &ObjectKey,
+    ) -> Result<Option<ScriptState>, PersistError> {
+        Ok(self.scripts.lock().unwrap().get(&(bot.clone(), key.clone())).cloned())
+    }
+
+    async fn schedules(&self, bot: &BotName) -> Result<Vec<(ObjectKey, String)>, PersistError> {
+        Ok(self.live_entries(bot, |live| live.schedules.clone()))
+    }
+
+    async fn webhooks(&self, bot: &BotName) -> Result<Vec<(ObjectKey, String)>, PersistError> {
+        Ok(self.live_entries(bot, |live| live.webhooks.clone()))
     }
 }
