@@ -18,8 +18,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 use drive_core::testing::MemorySinkForTests;
 use drive_core::{
-    BotName, ConfigSink, ContentHash, ETag, FileRecord, FileStatus, Kind, ObjectKey, ObjectMeta,
-    PersistError, Setting, StateUpdate, Timestamp,
+    BotName, CompiledScript, ConfigSink, ContentHash, Diagnostic, ETag, FileRecord, FileStatus,
+    Kind, ObjectKey, ObjectMeta, PersistError, ScriptState, Setting, StateUpdate, Timestamp,
+    ToolDefinition,
 };
 
 use crate::{Database, DbError};
@@ -437,6 +438,104 @@ fn upserts(records: &[FileRecord]) -> Vec<StateUpdate> {
     records.iter().cloned().map(StateUpdate::Upsert).collect()
 }
 
+/// A compiled script becomes live; a newer version that fails is recorded beside it and the
+/// live version stays; publishing again clears the failure.
+pub async fn scripts_keep_the_last_good_version_beside_a_failure(fixture: Arc<dyn Fixture>) {
+    let registry = fixture.open().await.script_registry();
+    let bot = bot("scripts");
+    let key = ObjectKey::new("b.gbdialog/deal.bas");
+    let good = compiled(&key, "v1", Some("deal"), &["0 9 * * 1"], &["deal-hook"]);
+    assert_eq!(registry.publish(&bot, &good).await.expect("publish"), Vec::<ObjectKey>::new());
+
+    let broken = ContentHash::of(b"v2");
+    let diagnostics = vec![Diagnostic::error(3, "IF is never closed").at_column(1)];
+    registry.record_failure(&bot, &key, &broken, &diagnostics).await.expect("failure");
+    let state = registry.script(&bot, &key).await.expect("read").expect("stored");
+    assert_eq!(state.live.as_ref(), Some(&good));
+    assert_eq!(state.failure, Some((broken, diagnostics)));
+    assert_eq!(registry.tools(&bot).await.expect("tools").len(), 1, "the live tool stays");
+
+    let fixed = compiled(&key, "v3", Some("deal"), &[], &[]);
+    registry.publish(&bot, &fixed).await.expect("publish");
+    let state = registry.script(&bot, &key).await.expect("read").expect("stored");
+    assert_eq!(state, ScriptState { live: Some(fixed), failure: None });
+    assert_eq!(registry.schedules(&bot).await.expect("schedules"), []);
+
+    let never_compiled = ObjectKey::new("b.gbdialog/new.bas");
+    registry.record_failure(&bot, &never_compiled, &broken, &[]).await.expect("failure");
+    let state = registry.script(&bot, &never_compiled).await.expect("read").expect("stored");
+    assert_eq!(state.live, None);
+    assert_eq!(registry.script(&bot, &ObjectKey::new("nope.bas")).await.expect("read"), None);
+}
+
+/// Tools with one name from two scripts are both kept and reported; removing a script takes
+/// its tool, schedules and webhooks; bots do not see each other's scripts.
+pub async fn tool_collisions_are_reported_and_removal_takes_the_manifest(
+    fixture: Arc<dyn Fixture>,
+) {
+    let registry = fixture.open().await.script_registry();
+    let (bot, other) = (bot("tools"), bot("tools-other"));
+    let first = ObjectKey::new("b.gbdialog/a/deal.bas");
+    let second = ObjectKey::new("b.gbdialog/b/deal.bas");
+    let plain = ObjectKey::new("b.gbdialog/start.bas");
+    registry
+        .publish(&bot, &compiled(&first, "1", Some("deal"), &["0 9 * * *"], &["h1"]))
+        .await
+        .expect("publish");
+    registry
+        .publish(&bot, &compiled(&plain, "2", None, &["*/5 * * * *"], &[]))
+        .await
+        .expect("publish");
+    let collisions = registry
+        .publish(&bot, &compiled(&second, "3", Some("deal"), &[], &["h2"]))
+        .await
+        .expect("publish");
+    assert_eq!(collisions, std::slice::from_ref(&first));
+    registry
+        .publish(&other, &compiled(&first, "1", Some("deal"), &[], &[]))
+        .await
+        .expect("publish");
+
+    let tools = registry.tools(&bot).await.expect("tools");
+    let keys: Vec<&ObjectKey> = tools.iter().map(|t| &t.key).collect();
+    assert_eq!(keys, [&first, &second]);
+    assert_eq!(
+        registry.schedules(&bot).await.expect("schedules"),
+        [(first.clone(), "0 9 * * *".to_owned()), (plain.clone(), "*/5 * * * *".to_owned())]
+    );
+
+    registry.remove(&bot, &first).await.expect("remove");
+    assert_eq!(
+        registry.schedules(&bot).await.expect("schedules"),
+        [(plain, "*/5 * * * *".to_owned())]
+    );
+    assert_eq!(registry.webhooks(&bot).await.expect("webhooks"), [(second, "h2".to_owned())]);
+    assert_eq!(registry.tools(&other).await.expect("tools").len(), 1);
+}
+
+fn compiled(
+    key: &ObjectKey,
+    content: &str,
+    tool: Option<&str>,
+    schedules: &[&str],
+    webhooks: &[&str],
+) -> CompiledScript {
+    CompiledScript {
+        key: key.clone(),
+        content_hash: ContentHash::of(content.as_bytes()),
+        tree: format!("{{\"version\":1,\"source\":{content:?}}}"),
+        warnings: vec![Diagnostic::warning(2, "unknown command FOO")],
+        tool: tool.map(|name| ToolDefinition {
+            name: name.to_owned(),
+            openai: format!("{{\"type\":\"function\",\"function\":{{\"name\":\"{name}\"}}}}"),
+            mcp: format!("{{\"name\":\"{name}\"}}"),
+        }),
+        manifest: "{\"schedules\":[]}".to_owned(),
+        schedules: schedules.iter().map(|s| (*s).to_owned()).collect(),
+        webhooks: webhooks.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
 fn sorted(mut records: Vec<FileRecord>) -> Vec<FileRecord> {
     records.sort_by(|a, b| a.key().cmp(b.key()));
     records
@@ -480,6 +579,8 @@ macro_rules! contract_tests {
             unknown_bots_read_empty,
             reopening_keeps_data,
             corrupt_rows_are_errors_not_panics,
+            scripts_keep_the_last_good_version_beside_a_failure,
+            tool_collisions_are_reported_and_removal_takes_the_manifest,
         );
     };
     (@cases $run:path; $($case:ident),+ $(,)?) => {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use drive_core::{ConfigSink, FileStateStore, PromptSink};
+use drive_core::{ConfigSink, FileStateStore, PromptSink, ScriptRegistry};
 
 use crate::{DbError, PgDatabase, SqliteDatabase};
 
@@ -60,6 +60,14 @@ impl Database {
 
     /// Returns the system prompt port, sharing this database's pool.
     pub fn prompt_sink(&self) -> Arc<dyn PromptSink> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    /// Returns the script registry port, sharing this database's pool.
+    pub fn script_registry(&self) -> Arc<dyn ScriptRegistry> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
             Database::Postgres(db) => Arc::new(db.clone()),

@@ -43,6 +43,7 @@ mod plan;
 mod postgres;
 mod rows;
 mod schema;
+mod scripts;
 mod sqlite;
 
 pub use database::{Database, open};

@@ -98,7 +98,7 @@ impl PgDatabase {
         Ok(Self { pool })
     }
 
-    async fn conn(&self) -> Result<Object<AsyncPgConnection>, PersistError> {
+    pub(crate) async fn conn(&self) -> Result<Object<AsyncPgConnection>, PersistError> {
         self.pool.get().await.map_err(unavailable)
     }
 

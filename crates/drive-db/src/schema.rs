@@ -51,8 +51,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scripts (bot, key) {
+        bot -> Text,
+        key -> Text,
+        live_hash -> Nullable<Text>,
+        tree -> Nullable<Text>,
+        warnings -> Nullable<Text>,
+        tool_name -> Nullable<Text>,
+        tool_openai -> Nullable<Text>,
+        tool_mcp -> Nullable<Text>,
+        manifest -> Nullable<Text>,
+        schedules -> Nullable<Text>,
+        webhooks -> Nullable<Text>,
+        failed_hash -> Nullable<Text>,
+        failure -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(file_state -> bots (bot));
-diesel::allow_tables_to_appear_in_same_query!(bots, file_state, settings, prompts);
+diesel::allow_tables_to_appear_in_same_query!(bots, file_state, settings, prompts, scripts);
 
 /// Returns the `SET` list of an upsert that overwrites every column but the primary key of
 /// `table` with the row that was refused (`excluded`).
@@ -67,6 +86,11 @@ macro_rules! set_columns_from_excluded {
     };
     (prompts) => {
         $crate::schema::set_from_excluded!(prompts: text, updated_at)
+    };
+    (scripts) => {
+        $crate::schema::set_from_excluded!(scripts: live_hash, tree, warnings, tool_name,
+            tool_openai, tool_mcp, manifest, schedules, webhooks, failed_hash, failure,
+            updated_at)
     };
 }
 

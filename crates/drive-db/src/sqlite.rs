@@ -119,7 +119,7 @@ impl SqliteDatabase {
     }
 
     /// Runs `task` on a pooled connection, off the async runtime.
-    async fn read<R: Send + 'static>(
+    pub(crate) async fn read<R: Send + 'static>(
         &self,
         task: impl FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
     ) -> Result<R, PersistError> {
@@ -128,7 +128,7 @@ impl SqliteDatabase {
     }
 
     /// Runs `task` in one immediate transaction, one writer at a time, off the async runtime.
-    async fn write<R: Send + 'static>(
+    pub(crate) async fn write<R: Send + 'static>(
         &self,
         task: impl FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
     ) -> Result<R, PersistError> {
