@@ -29,6 +29,11 @@ pub struct MonitorConfig {
     /// Most content bytes handed to one handler call; larger batches are split.
     pub max_batch_bytes: u64,
     pub size_limits: SizeLimits,
+    /// Storage events for one key are acted on once no new event came for this long...
+    pub hint_quiet: Duration,
+    /// ...but never later than this after the first one, so a key rewritten continuously
+    /// is still applied regularly.
+    pub hint_max_wait: Duration,
 }
 
 impl Default for MonitorConfig {
@@ -47,6 +52,8 @@ impl Default for MonitorConfig {
             read_concurrency: 8,
             max_batch_bytes: 64 * 1024 * 1024,
             size_limits: SizeLimits::default(),
+            hint_quiet: Duration::from_millis(300),
+            hint_max_wait: Duration::from_secs(5),
         }
     }
 }

@@ -65,30 +65,85 @@ impl Monitor {
                 .await?;
             let mut report = BotReport { bot: bot.to_string(), ..BotReport::default() };
             report.held_deletions = held;
-            if found.changes.is_empty() {
-                debug!(unchanged = found.unchanged.len(), "quiet cycle");
-                return Ok(report);
-            }
-
-            let records = bot_state.records.get_or_insert_with(HashMap::new);
-            let resolved = self.process(bot, records, found.changes).await;
-            let updates = self.record_outcomes(records, &resolved, &mut report);
-            self.inner.state.commit(bot, &updates).await.map_err(CycleError::CommitState)?;
-            apply_updates(records, updates);
-
-            info!(
-                added = report.added,
-                modified = report.modified,
-                removed = report.removed,
-                processed = report.processed,
-                failed = report.failed,
-                unhandled = report.unhandled,
-                "cycle applied changes"
-            );
-            Ok(report)
+            self.execute(bot, bot_state, found, report).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs a cycle over `keys` only, reading their state with one stat each instead of a
+    /// listing: what storage events lead to. A key that no longer exists is removed; one
+    /// that never existed is nothing.
+    pub(crate) async fn run_key_cycle(
+        &self,
+        bot: &BotName,
+        bot_state: &mut BotState,
+        keys: &[ObjectKey],
+    ) -> Result<BotReport, CycleError> {
+        let span = info_span!("cycle", bot = %bot, keys = keys.len());
+        async {
+            self.ensure_loaded(bot, bot_state).await?;
+            let mut listing = Vec::with_capacity(keys.len());
+            for key in keys {
+                let stat = self.inner.store.stat(bot, key).await.map_err(CycleError::Listing)?;
+                listing.extend(stat);
+            }
+            let records = bot_state.records.get_or_insert_with(HashMap::new);
+            let subset: HashMap<ObjectKey, FileRecord> = keys
+                .iter()
+                .filter_map(|key| Some((key.clone(), records.get(key)?.clone())))
+                .collect();
+            let ctx = DiffContext { now: self.inner.clock.now(), handled: &self.inner.handled };
+            let found = diff(&subset, &listing, ctx);
+            let report = BotReport { bot: bot.to_string(), ..BotReport::default() };
+            self.execute(bot, bot_state, found, report).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Processes the changes of `found`, commits their outcomes and logs the summary.
+    async fn execute(
+        &self,
+        bot: &BotName,
+        bot_state: &mut BotState,
+        found: Diff,
+        mut report: BotReport,
+    ) -> Result<BotReport, CycleError> {
+        if found.changes.is_empty() {
+            debug!(unchanged = found.unchanged.len(), "quiet cycle");
+            return Ok(report);
+        }
+
+        let records = bot_state.records.get_or_insert_with(HashMap::new);
+        let resolved = self.process(bot, records, found.changes).await;
+        let updates = self.record_outcomes(records, &resolved, &mut report);
+        self.inner.state.commit(bot, &updates).await.map_err(CycleError::CommitState)?;
+        apply_updates(records, updates);
+
+        info!(
+            added = report.added,
+            modified = report.modified,
+            removed = report.removed,
+            processed = report.processed,
+            failed = report.failed,
+            unhandled = report.unhandled,
+            "cycle applied changes"
+        );
+        Ok(report)
+    }
+
+    async fn ensure_loaded(
+        &self,
+        bot: &BotName,
+        bot_state: &mut BotState,
+    ) -> Result<(), CycleError> {
+        if bot_state.records.is_none() {
+            let loaded = self.inner.state.load(bot).await.map_err(CycleError::LoadState)?;
+            let records = loaded.into_iter().map(|r| (r.key().clone(), r)).collect();
+            bot_state.records = Some(records);
+        }
+        Ok(())
     }
 
     /// Loads the state if needed, lists the bot and returns the changes to process with
@@ -100,11 +155,7 @@ impl Monitor {
         kinds: Option<&[Kind]>,
         allow_mass_deletion: bool,
     ) -> Result<(Diff, usize), CycleError> {
-        if bot_state.records.is_none() {
-            let loaded = self.inner.state.load(bot).await.map_err(CycleError::LoadState)?;
-            let records = loaded.into_iter().map(|r| (r.key().clone(), r)).collect();
-            bot_state.records = Some(records);
-        }
+        self.ensure_loaded(bot, bot_state).await?;
         let listing = self.list_all(bot).await.map_err(CycleError::Listing)?;
         let records = bot_state.records.get_or_insert_with(HashMap::new);
 

@@ -13,6 +13,7 @@
 //! shorter than the poll interval is stretched to it.
 
 mod clock;
+mod coalesce;
 mod config;
 mod cycle;
 mod task;
@@ -155,6 +156,22 @@ impl Monitor {
         let bot_state = self.bot_state(bot);
         let mut bot_state = bot_state.lock().await;
         self.run_cycle(bot, &mut bot_state, options).await
+    }
+
+    /// Runs a cycle of `bot` over `keys` only, reading each with a stat instead of listing
+    /// the bucket. Storage events are hints: this re-reads what storage really holds, so
+    /// duplicate, late or reordered events end in the same state.
+    ///
+    /// # Errors
+    /// As [`Monitor::sync`]; a failed stat fails the cycle without changing anything.
+    pub async fn sync_keys(
+        &self,
+        bot: &BotName,
+        keys: &[crate::ObjectKey],
+    ) -> Result<BotReport, CycleError> {
+        let bot_state = self.bot_state(bot);
+        let mut bot_state = bot_state.lock().await;
+        self.run_key_cycle(bot, &mut bot_state, keys).await
     }
 
     /// Returns the changes a cycle of `bot` would process now, applying nothing.

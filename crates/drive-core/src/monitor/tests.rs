@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::ports::MockChangeHandler;
 use crate::testing::{MemoryObjectStoreForTests, MemoryStateStoreForTests};
-use crate::{ChangeInput, FileStatus, Outcome};
+use crate::{ChangeInput, FileStatus, ObjectKey, Outcome};
 
 fn bot() -> BotName {
     BotName::new("crm").unwrap()
@@ -431,4 +431,113 @@ async fn state_is_loaded_once_and_committed_once_per_cycle_that_changed_somethin
     // A quiet cycle reads nothing and writes nothing.
     assert_eq!(monitor.sync(&bot()).await.unwrap().n_changes(), 0);
     assert_eq!(store.reads(), 1);
+}
+
+/// Starts a bot task with a long poll interval, after its first cycle has run.
+async fn started_with_long_poll(fx: &Fixture) -> MonitorHandle {
+    let handle = fx.monitor.start([bot()]);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    handle
+}
+
+fn long_poll() -> MonitorConfig {
+    MonitorConfig { interval: Duration::from_secs(300), jitter: 0.0, ..MonitorConfig::default() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hinted_change_is_applied_after_its_quiet_period_not_the_next_poll() {
+    let fx = fixture(long_poll());
+    let handle = started_with_long_poll(&fx).await;
+
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    assert!(handle.hint(&bot(), ObjectKey::new("crm.gbot/config.csv")));
+    tokio::time::sleep(Duration::from_millis(290)).await;
+    assert!(fx.handler.take_seen().is_empty(), "events settle first");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(fx.handler.take_seen(), ["added crm.gbot/config.csv"]);
+    assert!(!handle.hint(&BotName::new("nobody").unwrap(), ObjectKey::new("x")));
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_event_three_times_is_applied_once() {
+    let fx = fixture(long_poll());
+    let handle = started_with_long_poll(&fx).await;
+
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    for _ in 0..3 {
+        handle.hint(&bot(), ObjectKey::new("crm.gbot/config.csv"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(fx.handler.take_seen(), ["added crm.gbot/config.csv"]);
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_to_b_to_a_inside_the_quiet_period_causes_no_work() {
+    let fx = fixture(long_poll());
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    let handle = started_with_long_poll(&fx).await;
+    assert_eq!(fx.handler.take_seen(), ["added crm.gbot/config.csv"]);
+
+    let key = ObjectKey::new("crm.gbot/config.csv");
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,2");
+    handle.hint(&bot(), key.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    handle.hint(&bot(), key);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(fx.handler.take_seen().is_empty());
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_rewritten_continuously_is_still_applied_within_the_maximum_wait() {
+    let fx = fixture(long_poll());
+    let handle = started_with_long_poll(&fx).await;
+
+    for n in 0..60 {
+        fx.store.put(&bot(), "crm.gbot/config.csv", format!("a,{n}"));
+        handle.hint(&bot(), ObjectKey::new("crm.gbot/config.csv"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = fx.handler.take_seen();
+    assert!(
+        (1..=2).contains(&seen.len()),
+        "applied at the maximum wait, not at every write: {seen:?}"
+    );
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_for_a_deleted_object_removes_it_and_a_late_put_event_changes_nothing() {
+    let fx = fixture(long_poll());
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    let handle = started_with_long_poll(&fx).await;
+    fx.handler.take_seen();
+
+    // The put event arrives after the object was deleted: storage says it is gone.
+    fx.store.delete(&bot(), "crm.gbot/config.csv");
+    handle.hint(&bot(), ObjectKey::new("crm.gbot/config.csv"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fx.handler.take_seen(), ["removed crm.gbot/config.csv"]);
+    assert!(fx.state.record(&bot(), "crm.gbot/config.csv").is_none());
+
+    handle.hint(&bot(), ObjectKey::new("crm.gbot/config.csv"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(fx.handler.take_seen().is_empty());
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unmounted_bot_stops_polling() {
+    let fx = fixture(MonitorConfig { interval: Duration::from_secs(10), ..long_poll() });
+    let handle = started_with_long_poll(&fx).await;
+    assert!(handle.unmount(&bot()));
+    assert!(!handle.unmount(&bot()));
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(fx.handler.take_seen().is_empty());
+    assert!(handle.bots().is_empty());
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
 }
