@@ -10,6 +10,7 @@
 //! - [`ConfigSink`] and [`PromptSink`]: where a bot's settings and system prompt go.
 //! - [`EventBus`]: where handlers tell a bot's live clients what changed.
 //! - [`ScriptRegistry`]: compiled scripts, the tool registry and manifest entries.
+//! - [`ThemeAssetStore`]: the live version of every theme file, served to browsers.
 //!
 //! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
 //! lists, diffs, reads what changed, calls the handlers and records the outcome.
@@ -27,6 +28,7 @@ pub mod script;
 mod state;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod theme;
 
 pub use bot::{BUCKET_SUFFIX, BotName, InvalidBotName};
 pub use change::{Change, ChangeInput, Content, Diagnostic, Outcome, Severity};
@@ -44,3 +46,7 @@ pub use ports::{
 };
 pub use script::{CompiledScript, RegisteredTool, ScriptRegistry, ScriptState, ToolDefinition};
 pub use state::{FileRecord, FileStatus};
+pub use theme::{
+    THEME_SETTINGS, ThemeAsset, ThemeAssetInfo, ThemeAssetStore, ThemePath, is_secret_setting,
+    is_theme_setting, theme_settings,
+};
