@@ -23,9 +23,22 @@ fn config_for(work: &Path) -> Config {
 
 /// Sends one HTTP/1.1 request and returns the status code and body.
 async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with(addr, method, path, "", "").await
+}
+
+/// Sends one HTTP/1.1 request with extra header lines and a body.
+async fn http_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
@@ -112,4 +125,53 @@ async fn broken_config_keeps_the_last_good_settings_and_says_where() {
     let value = |name: &str| settings.iter().find(|s| s.name == name).map(|s| s.value.clone());
     assert_eq!(value("max-history").as_deref(), Some("12"), "last good settings stay live");
     assert_eq!(value("bot-title").as_deref(), Some("Example Helpdesk"));
+}
+
+/// An S3 event notification for one key of the example bot, as MinIO sends it.
+fn event_for(key: &str) -> String {
+    format!(
+        r#"{{"EventName":"s3:ObjectCreated:Put","Records":[{{"eventName":"s3:ObjectCreated:Put",
+        "s3":{{"bucket":{{"name":"example.gbai"}},"object":{{"key":"{key}","size":1}}}}}}]}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_event_applies_a_change_long_before_the_next_poll() {
+    let work = tempfile::tempdir().unwrap();
+    drive_server::example::seed_if_missing(&work.path().join("bots")).unwrap();
+    let mut config = config_for(work.path());
+    config.monitor.interval = Duration::from_secs(300);
+    config.webhook_token = Some("hook-secret".to_owned());
+    let app = App::open(config).await.unwrap();
+    let settings = app.settings.clone();
+    let service = Service::start(app).await.unwrap();
+    wait_for_setting(&settings, "max-history", "12").await;
+    let addr = service.local_addr();
+
+    let path = work.path().join("bots/example.gbai/example.gbot/config.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("max-history,12", "max-history,13")).unwrap();
+    let event = event_for("example.gbot%2Fconfig.csv");
+
+    // A wrong token is refused and changes nothing.
+    let (status, _) =
+        http_with(addr, "POST", "/hooks/storage", "Authorization: Bearer nope\r\n", &event).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bot = BotName::new("example").unwrap();
+    let current = settings.settings(&bot).await.unwrap();
+    assert!(current.iter().any(|s| s.name == "max-history" && s.value == "12"));
+
+    // The right token, bare as MinIO sends it, makes the change live without a poll.
+    for _ in 0..3 {
+        let (status, body) =
+            http_with(addr, "POST", "/hooks/storage", "Authorization: hook-secret\r\n", &event)
+                .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    wait_for_setting(&settings, "max-history", "13").await;
+    let (status, _) =
+        http_with(addr, "POST", "/hooks/storage", "Authorization: hook-secret\r\n", "{").await;
+    assert_eq!(status, 400);
+    assert!(service.stop().await);
 }

@@ -44,6 +44,9 @@ pub struct GlobalArgs {
     /// Address of the HTTP server [default: 127.0.0.1:8080].
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Token storage event notifications must carry (also `DRIVE_WEBHOOK_TOKEN`).
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    pub webhook_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +116,9 @@ impl Cli {
         }
         if let Some(listen) = self.global.listen {
             config.listen = listen;
+        }
+        if let Some(token) = &self.global.webhook_token {
+            config.webhook_token = Some(token.clone());
         }
         Ok(config)
     }

@@ -30,6 +30,9 @@ pub struct Config {
     /// `sqlite:PATH` or `postgres://...`.
     pub database: String,
     pub listen: SocketAddr,
+    /// Token storage event notifications must carry (`POST /hooks/storage`); events are
+    /// refused while unset.
+    pub webhook_token: Option<String>,
     pub s3: S3Section,
     pub monitor: MonitorSection,
 }
@@ -40,6 +43,7 @@ impl Default for Config {
             storage: DEFAULT_STORAGE.into(),
             database: DEFAULT_DATABASE.into(),
             listen: DEFAULT_LISTEN.parse().expect("the default listen address is valid"),
+            webhook_token: None,
             s3: S3Section::default(),
             monitor: MonitorSection::default(),
         }
@@ -52,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("storage", &self.storage)
             .field("database", &redact_url(&self.database))
             .field("listen", &self.listen)
+            .field("webhook_token", &self.webhook_token.as_ref().map(|_| "<redacted>"))
             .field("s3", &self.s3)
             .field("monitor", &self.monitor)
             .finish()
@@ -103,6 +108,12 @@ pub struct MonitorSection {
     pub read_concurrency: usize,
     /// Largest object read per kind, in bytes.
     pub size_limits: SizeLimitSection,
+    /// Storage events for a key are acted on once none came for this long...
+    #[serde(with = "duration_text")]
+    pub hint_quiet: Duration,
+    /// ...and at the latest this long after the first.
+    #[serde(with = "duration_text")]
+    pub hint_max_wait: Duration,
 }
 
 impl Default for MonitorSection {
@@ -119,6 +130,8 @@ impl Default for MonitorSection {
             max_deletions_always_allowed: defaults.deletion_guard.min_count,
             read_concurrency: defaults.read_concurrency,
             size_limits: SizeLimitSection::default(),
+            hint_quiet: defaults.hint_quiet,
+            hint_max_wait: defaults.hint_max_wait,
         }
     }
 }
@@ -162,6 +175,8 @@ impl MonitorSection {
             },
             handler_timeout: self.handler_timeout,
             read_concurrency: self.read_concurrency,
+            hint_quiet: self.hint_quiet,
+            hint_max_wait: self.hint_max_wait,
             size_limits: SizeLimits {
                 script: limits.script,
                 knowledge: limits.knowledge,
@@ -179,6 +194,9 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("DRIVE_STORAGE", "storage"),
     ("DRIVE_DATABASE", "database"),
     ("DRIVE_LISTEN", "listen"),
+    ("DRIVE_WEBHOOK_TOKEN", "webhook_token"),
+    ("DRIVE_HINT_QUIET", "monitor.hint_quiet"),
+    ("DRIVE_HINT_MAX_WAIT", "monitor.hint_max_wait"),
     ("DRIVE_S3_REGION", "s3.region"),
     ("DRIVE_S3_ACCESS_KEY", "s3.access_key"),
     ("DRIVE_S3_SECRET_KEY", "s3.secret_key"),

@@ -19,6 +19,8 @@ use drive_core::{BotName, BotReport, MonitorHandle};
 #[derive(Debug)]
 pub struct ApiState {
     pub handle: MonitorHandle,
+    /// Token storage event notifications must carry; `None` refuses them all.
+    pub webhook_token: Option<String>,
 }
 
 /// Returns the service's routes.
@@ -26,6 +28,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/bots/{bot}/sync", post(sync_bot))
+        .route(
+            "/hooks/storage",
+            post(crate::webhook::storage_event)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::webhook::MAX_BODY_BYTES)),
+        )
         .with_state(state)
 }
 
@@ -52,6 +59,8 @@ async fn sync_bot(
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// The request lacks the credentials the endpoint needs; nothing happened.
+    Unauthorized(&'static str),
     NotFound(String),
     /// Storage or database trouble; the cause is logged, not sent.
     Unavailable(anyhow::Error),
@@ -61,6 +70,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message.to_owned()),
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
             ApiError::Unavailable(err) => {
                 error!(error = format!("{err:#}"), "request failed");

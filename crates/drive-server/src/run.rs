@@ -75,7 +75,8 @@ impl Service {
         let local_addr = listener.local_addr()?;
         info!(address = %local_addr, "serving HTTP");
 
-        let state = Arc::new(ApiState { handle });
+        let webhook_token = app.config.webhook_token.clone();
+        let state = Arc::new(ApiState { handle, webhook_token });
         let interval = app.config.monitor.interval;
         let discovery = tokio::spawn(rediscover(state.clone(), interval, shutdown.clone()));
         let server_shutdown = shutdown.clone();
