@@ -8,6 +8,9 @@
 //!   [`ConfigSink`](drive_core::ConfigSink).
 //! - [`PromptHandler`]: `*.gbot/*prompt*.md|txt` into a
 //!   [`PromptSink`](drive_core::PromptSink).
+//! - [`ThemeHandler`]: `*.gbtheme/**` into a
+//!   [`ThemeAssetStore`](drive_core::ThemeAssetStore), announced on an
+//!   [`EventBus`](drive_core::EventBus).
 //!
 //! [`decode_text`] is how every handler turns an author's bytes into text: byte order marks,
 //! UTF-8 or a Windows-1252 fallback, and the refusal of binary files.
@@ -20,7 +23,9 @@ mod outcome;
 mod prompt;
 mod settings;
 mod text;
+mod theme;
 
 pub use prompt::PromptHandler;
 pub use settings::{ConfigFile, InvalidConfig, SettingsHandler, read_config};
 pub use text::{DecodeError, DecodedText, SourceEncoding, decode_text, normalize_line_breaks};
+pub use theme::{ThemeHandler, ThemeHandlerConfig};

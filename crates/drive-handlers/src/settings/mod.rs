@@ -5,8 +5,19 @@
 //! as [`Outcome::Invalid`] with the reasons; a removed file takes its settings with it.
 //! Setting names are logged, values never, since they hold passwords and keys.
 //!
+//! Every change is announced on an [`EventBus`]: changed theme settings
+//! ([`drive_core::THEME_SETTINGS`]) as a `theme.changed` carrying the theme settings whole,
+//! with their values (read back through [`drive_core::theme_settings`], which lets no
+//! secret-looking name through); every other changed name in a `settings.changed`, names
+//! only. Values of other settings never leave through an event.
+//!
 //! The reader lives in [`reader`] (rules) and [`rows`] (splitting into rows). This module
-//! does not decide what a setting means; subscribers of the sink do.
+//! does not decide what a setting means; subscribers of the sink and of the bus do.
+//!
+//! Known limits: when reading the theme settings back fails right after a successful write,
+//! the `theme.changed` is not sent (the write is not repeated, so a retry would find nothing
+//! changed); it is logged, and live clients keep the previous theme settings until the next
+//! theme change or until they reconnect after every client of the bot has left.
 
 mod reader;
 mod rows;
@@ -20,8 +31,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drive_core::{BotName, ChangeHandler, ChangeInput, ConfigSink, Kind, ObjectKey, Outcome};
-use tracing::{Instrument, debug, info, info_span};
+use drive_core::{
+    BotEvent, BotName, ChangeHandler, ChangeInput, ConfigSink, EventBus, Kind, NoEventBus,
+    ObjectKey, Outcome, is_theme_setting, theme_settings,
+};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use reader::{ConfigFile, InvalidConfig, read_config};
 
@@ -34,12 +48,19 @@ use crate::outcome::{content_missing, parse_interrupted, sink_failed};
 /// the second time, provided the sink compares values as [`ConfigSink`] requires.
 pub struct SettingsHandler {
     sink: Arc<dyn ConfigSink>,
+    events: Arc<dyn EventBus>,
 }
 
 impl SettingsHandler {
-    /// Returns a handler that writes to `sink`.
+    /// Returns a handler that writes to `sink` and announces nothing.
     pub fn new(sink: Arc<dyn ConfigSink>) -> Self {
-        Self { sink }
+        Self { sink, events: Arc::new(NoEventBus) }
+    }
+
+    /// Returns this handler announcing every change on `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = events;
+        self
     }
 }
 
@@ -97,6 +118,7 @@ impl SettingsHandler {
                     debug!(n_warnings, "settings applied, none changed");
                 } else {
                     info!(settings.changed = ?changed, n_warnings, "settings applied");
+                    self.announce(bot, &changed).await;
                 }
                 Outcome::Applied { warnings: file.warnings }
             }
@@ -108,9 +130,35 @@ impl SettingsHandler {
         match self.sink.remove_settings(bot, key).await {
             Ok(removed) => {
                 info!(settings.removed = ?removed, "settings removed");
+                self.announce(bot, &removed).await;
                 Outcome::applied()
             }
             Err(err) => sink_failed(&err),
+        }
+    }
+
+    /// Tells live clients about `changed` names: theme settings with their current values,
+    /// the others by name only.
+    async fn announce(&self, bot: &BotName, changed: &[String]) {
+        let (theme, other): (Vec<&String>, Vec<&String>) =
+            changed.iter().partition(|name| is_theme_setting(name));
+        if !other.is_empty() {
+            let keys = other.into_iter().cloned().collect();
+            self.events.publish(bot, BotEvent::SettingsChanged { keys });
+        }
+        if theme.is_empty() {
+            return;
+        }
+        match self.sink.settings(bot).await {
+            Ok(all) => {
+                let event =
+                    BotEvent::ThemeChanged { files: Vec::new(), settings: theme_settings(&all) };
+                self.events.publish(bot, event);
+            }
+            Err(err) => warn!(
+                error = &err as &(dyn std::error::Error + 'static),
+                "theme settings changed but could not be read back; live clients keep the old ones"
+            ),
         }
     }
 }
@@ -121,6 +169,7 @@ mod tests {
     use drive_core::{Change, Content, ObjectMeta, Setting};
 
     use super::*;
+    use crate::theme::tests::RecordingBusForTests;
 
     fn bot() -> BotName {
         BotName::new("crm").unwrap()
@@ -253,6 +302,66 @@ mod tests {
 
         assert_eq!(outcomes, [Outcome::applied()]);
         assert_eq!(settings(&sink).await.len(), 5_000);
+    }
+
+    #[tokio::test]
+    async fn changes_are_announced_theme_values_whole_and_other_names_only() {
+        let sink = Arc::new(MemorySinkForTests::new());
+        let bus = Arc::new(RecordingBusForTests::default());
+        let handler = SettingsHandler::new(sink.clone()).with_events(bus.clone());
+        let other = written("crm.gbot/config.csv", b"theme-color2,#222\n");
+        handler.apply(&bot(), &[other]).await;
+        bus.take();
+
+        let file = b"theme-color1,#111\ntheme-title,Shop\nllm-key,sk-live-123\n\
+                     smtp-password,hunter2\nmax-history,5\n";
+        let outcomes = handler.apply(&bot(), &[written("extra.gbot/config.csv", file)]).await;
+
+        assert_eq!(outcomes, [Outcome::applied()]);
+        let events: Vec<BotEvent> = bus.take().into_iter().map(|(_, event)| event).collect();
+        let keys = ["llm-key", "max-history", "smtp-password"].map(String::from).to_vec();
+        let theme = [("theme-color1", "#111"), ("theme-color2", "#222"), ("theme-title", "Shop")];
+        let settings = theme.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        assert_eq!(
+            events,
+            [
+                BotEvent::SettingsChanged { keys },
+                BotEvent::ThemeChanged { files: Vec::new(), settings },
+            ]
+        );
+        let shown = format!("{events:?}");
+        assert!(!shown.contains("sk-live") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_announced_when_nothing_changed_or_the_file_is_invalid() {
+        let sink = Arc::new(MemorySinkForTests::new());
+        let bus = Arc::new(RecordingBusForTests::default());
+        let handler = SettingsHandler::new(sink.clone()).with_events(bus.clone());
+        let input = written("crm.gbot/config.csv", b"theme-color1,#111\n");
+        handler.apply(&bot(), std::slice::from_ref(&input)).await;
+        bus.take();
+
+        handler.apply(&bot(), &[input]).await;
+        handler.apply(&bot(), &[written("crm.gbot/config.csv", b"theme-color1,\"#2\n")]).await;
+
+        assert_eq!(bus.take(), []);
+    }
+
+    #[tokio::test]
+    async fn removing_a_file_announces_its_theme_settings_gone() {
+        let sink = Arc::new(MemorySinkForTests::new());
+        let bus = Arc::new(RecordingBusForTests::default());
+        let handler = SettingsHandler::new(sink.clone()).with_events(bus.clone());
+        let input = written("crm.gbot/config.csv", b"theme-logo,https://x/logo.svg\n");
+        handler.apply(&bot(), &[input]).await;
+        bus.take();
+
+        handler.apply(&bot(), &[removed("crm.gbot/config.csv")]).await;
+
+        let events: Vec<BotEvent> = bus.take().into_iter().map(|(_, event)| event).collect();
+        let cleared = BotEvent::ThemeChanged { files: Vec::new(), settings: Default::default() };
+        assert_eq!(events, [cleared]);
     }
 
     #[test]
