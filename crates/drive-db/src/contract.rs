@@ -19,8 +19,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use drive_core::testing::MemorySinkForTests;
 use drive_core::{
     BotName, CompiledScript, ConfigSink, ContentHash, Diagnostic, ETag, FileRecord, FileStatus,
-    Kind, ObjectKey, ObjectMeta, PersistError, ScriptState, Setting, StateUpdate, Timestamp,
-    ToolDefinition,
+    Kind, ObjectKey, ObjectMeta, PersistError, ScriptState, Setting, StateUpdate, ThemeAssetStore,
+    ThemePath, Timestamp, ToolDefinition,
 };
 
 use crate::{Database, DbError};
@@ -536,6 +536,99 @@ fn compiled(
     }
 }
 
+/// Theme files are stored, replaced and read back byte for byte (empty, binary with NUL
+/// bytes, 1 MiB), listed sorted without their content, and kept when the database is
+/// opened again.
+pub async fn theme_assets_are_stored_replaced_and_kept(fixture: Arc<dyn Fixture>) {
+    let bot = bot("themes");
+    let css = theme_file("t.gbtheme/css/main.css", b"body { color: red }");
+    let png = theme_file("t.gbtheme/img/logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\xff");
+    let empty = theme_file("t.gbtheme/empty.css", b"");
+    let large = theme_file("t.gbtheme/fonts/big.woff2", &vec![0xa5; 1 << 20]);
+    {
+        let store = fixture.open().await.theme_store();
+        for file in [&css, &png, &empty, &large] {
+            put_theme_file(&*store, &bot, file).await;
+        }
+        let replaced = theme_file("t.gbtheme/css/main.css", b"body { color: blue }");
+        put_theme_file(&*store, &bot, &replaced).await;
+    }
+
+    let store = fixture.open().await.theme_store();
+    let main = store.asset(&bot, &theme_path("css/main.css")).await.expect("read");
+    let main = main.expect("stored");
+    assert_eq!(&main.bytes[..], b"body { color: blue }");
+    assert_eq!(main.info.hash, ContentHash::of(b"body { color: blue }"));
+    for file in [&png, &empty, &large] {
+        let stored = store.asset(&bot, &file.1).await.expect("read").expect("stored");
+        assert_eq!((stored.bytes, stored.info.hash), (file.2.clone(), ContentHash::of(&file.2)));
+    }
+    let listed: Vec<(String, u64)> = store
+        .assets(&bot)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|info| (info.path.to_string(), info.size))
+        .collect();
+    let expected = [
+        ("css/main.css", 20),
+        ("empty.css", 0),
+        ("fonts/big.woff2", 1 << 20),
+        ("img/logo.png", 11),
+    ];
+    assert_eq!(listed, expected.map(|(path, size)| (path.to_owned(), size)));
+    assert_eq!(store.asset(&bot, &theme_path("nope.css")).await.expect("read"), None);
+    let nobody = BotName::new("nobody").expect("a valid bot name");
+    assert!(store.assets(&nobody).await.expect("list").is_empty());
+}
+
+/// Removing an object takes the theme file it provided and says which; removing an object
+/// whose path another folder took over leaves that path alone; bots never see each other's
+/// files; a row damaged behind the adapter's back is reported as corrupt.
+pub async fn theme_assets_are_removed_by_their_source(fixture: Arc<dyn Fixture>) {
+    let db = fixture.open().await;
+    let store = db.theme_store();
+    let (bot, other) = (bot("themes-removal"), bot("themes-other"));
+    let first = theme_file("a.gbtheme/x.css", b"a");
+    let second = theme_file("b.gbtheme/x.css", b"b");
+    put_theme_file(&*store, &bot, &first).await;
+    put_theme_file(&*store, &other, &first).await;
+    put_theme_file(&*store, &bot, &second).await;
+
+    assert_eq!(store.remove_asset(&bot, &first.0).await.expect("remove"), None);
+    let kept = store.asset(&bot, &theme_path("x.css")).await.expect("read").expect("kept");
+    assert_eq!(&kept.bytes[..], b"b");
+    let removed = store.remove_asset(&bot, &second.0).await.expect("remove");
+    assert_eq!(removed, Some(theme_path("x.css")));
+    assert!(store.assets(&bot).await.expect("list").is_empty());
+    assert_eq!(store.remove_asset(&bot, &second.0).await.expect("remove again"), None);
+    assert_eq!(store.assets(&other).await.expect("list").len(), 1);
+
+    db.execute_for_tests("UPDATE theme_assets SET content_hash = 'zz'").await.expect("damage");
+    let err = store.asset(&other, &theme_path("x.css")).await.expect_err("corrupt row");
+    assert!(matches!(&err, PersistError::Corrupt(message) if message.contains("themes-other")));
+    assert!(matches!(store.assets(&other).await, Err(PersistError::Corrupt(_))));
+}
+
+/// A theme file to store: its source key, path and content.
+type ThemeFileForTests = (ObjectKey, ThemePath, bytes::Bytes);
+
+fn theme_file(key: &str, content: &[u8]) -> ThemeFileForTests {
+    let key = ObjectKey::new(key);
+    let path = ThemePath::from_key(&key).expect("a theme key");
+    (key, path, bytes::Bytes::copy_from_slice(content))
+}
+
+fn theme_path(path: &str) -> ThemePath {
+    ThemePath::new(path).expect("a valid theme path")
+}
+
+async fn put_theme_file(store: &dyn ThemeAssetStore, bot: &BotName, file: &ThemeFileForTests) {
+    let (source, path, bytes) = file;
+    let hash = ContentHash::of(bytes);
+    store.put_asset(bot, source, path, bytes, &hash).await.expect("put theme file");
+}
+
 fn sorted(mut records: Vec<FileRecord>) -> Vec<FileRecord> {
     records.sort_by(|a, b| a.key().cmp(b.key()));
     records
@@ -581,6 +674,8 @@ macro_rules! contract_tests {
             corrupt_rows_are_errors_not_panics,
             scripts_keep_the_last_good_version_beside_a_failure,
             tool_collisions_are_reported_and_removal_takes_the_manifest,
+            theme_assets_are_stored_replaced_and_kept,
+            theme_assets_are_removed_by_their_source,
         );
     };
     (@cases $run:path; $($case:ident),+ $(,)?) => {

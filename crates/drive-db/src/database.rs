@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use drive_core::{ConfigSink, FileStateStore, PromptSink, ScriptRegistry};
+use drive_core::{ConfigSink, FileStateStore, PromptSink, ScriptRegistry, ThemeAssetStore};
 
 use crate::{DbError, PgDatabase, SqliteDatabase};
 
@@ -68,6 +68,14 @@ impl Database {
 
     /// Returns the script registry port, sharing this database's pool.
     pub fn script_registry(&self) -> Arc<dyn ScriptRegistry> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    /// Returns the theme file port, sharing this database's pool.
+    pub fn theme_store(&self) -> Arc<dyn ThemeAssetStore> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
             Database::Postgres(db) => Arc::new(db.clone()),

@@ -15,6 +15,9 @@
 //! shape on both (`bots`, `file_state`, `settings`, `prompts`; times as `BIGINT`
 //! nanoseconds).
 //!
+//! Theme files ([`ThemeAssetStore`](drive_core::ThemeAssetStore), from `theme_store`) live
+//! in `theme_assets`, content included, so the server serves them after a restart.
+//!
 //! This crate does not decide anything: it stores what the monitor and handlers give it, in
 //! one transaction per call, and reads it back. It does not retry; failures are classified
 //! as transient ([`PersistError::Unavailable`](drive_core::PersistError::Unavailable)) or
@@ -45,6 +48,7 @@ mod rows;
 mod schema;
 mod scripts;
 mod sqlite;
+mod themes;
 
 pub use database::{Database, open};
 pub use error::DbError;

@@ -70,6 +70,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    theme_assets (bot, path) {
+        bot -> Text,
+        path -> Text,
+        source_key -> Text,
+        content_hash -> Text,
+        size -> BigInt,
+        content -> Binary,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(file_state -> bots (bot));
 diesel::allow_tables_to_appear_in_same_query!(bots, file_state, settings, prompts, scripts);
 
