@@ -175,3 +175,52 @@ async fn storage_event_applies_a_change_long_before_the_next_poll() {
     assert_eq!(status, 400);
     assert!(service.stop().await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watched_folder_applies_edits_and_new_bots_without_polling() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("bots");
+    drive_server::example::seed_if_missing(&root).unwrap();
+    let mut config = config_for(work.path());
+    config.monitor.interval = Duration::from_secs(300);
+    config.monitor.discovery_interval = Duration::from_millis(200);
+    config.monitor.unmount_grace = Duration::from_millis(400);
+    config.watch = true;
+    let app = App::open(config).await.unwrap();
+    let settings = app.settings.clone();
+    let service = Service::start(app).await.unwrap();
+    wait_for_setting(&settings, "max-history", "12").await;
+
+    // An edit reported by the OS is applied without waiting for the 300 s poll.
+    let path = root.join("example.gbai/example.gbot/config.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("max-history,12", "max-history,14")).unwrap();
+    wait_for_setting(&settings, "max-history", "14").await;
+
+    // A new bot folder is mounted and synced; a removed one is unmounted after the grace.
+    std::fs::create_dir_all(root.join("second.gbai/second.gbot")).unwrap();
+    std::fs::write(root.join("second.gbai/second.gbot/config.csv"), "answer,42\n").unwrap();
+    let second = BotName::new("second").unwrap();
+    let mut mounted = false;
+    for _ in 0..100 {
+        let values = settings.settings(&second).await.unwrap();
+        if values.iter().any(|s| s.name == "answer" && s.value == "42") {
+            mounted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(mounted, "the new bot's settings were applied");
+    std::fs::remove_dir_all(root.join("second.gbai")).unwrap();
+    let addr = service.local_addr();
+    let mut unmounted = false;
+    for _ in 0..100 {
+        if http(addr, "POST", "/api/bots/second/sync").await.0 == 404 {
+            unmounted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unmounted, "the removed bot was unmounted");
+    assert!(service.stop().await);
+}

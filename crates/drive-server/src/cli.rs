@@ -47,6 +47,9 @@ pub struct GlobalArgs {
     /// Token storage event notifications must carry (also `DRIVE_WEBHOOK_TOKEN`).
     #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
+    /// With `fs:` storage, apply edits as the OS reports them (also `DRIVE_WATCH=true`).
+    #[arg(long, global = true)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +122,9 @@ impl Cli {
         }
         if let Some(token) = &self.global.webhook_token {
             config.webhook_token = Some(token.clone());
+        }
+        if self.global.watch {
+            config.watch = true;
         }
         Ok(config)
     }

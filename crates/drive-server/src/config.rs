@@ -33,6 +33,8 @@ pub struct Config {
     /// Token storage event notifications must carry (`POST /hooks/storage`); events are
     /// refused while unset.
     pub webhook_token: Option<String>,
+    /// With `fs:` storage, turn filesystem notifications into hints (for development).
+    pub watch: bool,
     pub s3: S3Section,
     pub monitor: MonitorSection,
 }
@@ -44,6 +46,7 @@ impl Default for Config {
             database: DEFAULT_DATABASE.into(),
             listen: DEFAULT_LISTEN.parse().expect("the default listen address is valid"),
             webhook_token: None,
+            watch: false,
             s3: S3Section::default(),
             monitor: MonitorSection::default(),
         }
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Config {
             .field("database", &redact_url(&self.database))
             .field("listen", &self.listen)
             .field("webhook_token", &self.webhook_token.as_ref().map(|_| "<redacted>"))
+            .field("watch", &self.watch)
             .field("s3", &self.s3)
             .field("monitor", &self.monitor)
             .finish()
@@ -114,6 +118,13 @@ pub struct MonitorSection {
     /// ...and at the latest this long after the first.
     #[serde(with = "duration_text")]
     pub hint_max_wait: Duration,
+    /// How often storage is listed for new or removed bots.
+    #[serde(with = "duration_text")]
+    pub discovery_interval: Duration,
+    /// How long a bot's bucket must stay missing before the bot is unmounted; its state
+    /// stays stored.
+    #[serde(with = "duration_text")]
+    pub unmount_grace: Duration,
 }
 
 impl Default for MonitorSection {
@@ -132,6 +143,8 @@ impl Default for MonitorSection {
             size_limits: SizeLimitSection::default(),
             hint_quiet: defaults.hint_quiet,
             hint_max_wait: defaults.hint_max_wait,
+            discovery_interval: Duration::from_secs(60),
+            unmount_grace: Duration::from_secs(300),
         }
     }
 }
@@ -195,6 +208,9 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("DRIVE_DATABASE", "database"),
     ("DRIVE_LISTEN", "listen"),
     ("DRIVE_WEBHOOK_TOKEN", "webhook_token"),
+    ("DRIVE_WATCH", "watch"),
+    ("DRIVE_DISCOVERY_INTERVAL", "monitor.discovery_interval"),
+    ("DRIVE_UNMOUNT_GRACE", "monitor.unmount_grace"),
     ("DRIVE_HINT_QUIET", "monitor.hint_quiet"),
     ("DRIVE_HINT_MAX_WAIT", "monitor.hint_max_wait"),
     ("DRIVE_S3_REGION", "s3.region"),

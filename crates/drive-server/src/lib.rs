@@ -10,6 +10,7 @@ pub mod config;
 pub mod example;
 pub mod http;
 pub mod run;
+pub mod watch;
 pub mod webhook;
 
 pub use app::App;

@@ -1,5 +1,6 @@
 //! The `run` command: monitor every bot, serve HTTP, shut down cleanly on Ctrl-C.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use drive_core::BotName;
 
 use crate::app::App;
 use crate::cli::{Exit, SHUTDOWN_DEADLINE};
@@ -56,6 +59,8 @@ pub struct Service {
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     discovery: JoinHandle<()>,
+    /// Filesystem notifications, when asked for; dropping it stops them.
+    watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl Service {
@@ -77,13 +82,35 @@ impl Service {
 
         let webhook_token = app.config.webhook_token.clone();
         let state = Arc::new(ApiState { handle, webhook_token });
-        let interval = app.config.monitor.interval;
-        let discovery = tokio::spawn(rediscover(state.clone(), interval, shutdown.clone()));
+        let discovery = Discovery {
+            state: state.clone(),
+            interval: app.config.monitor.discovery_interval,
+            grace: app.config.monitor.unmount_grace,
+            shutdown: shutdown.clone(),
+        };
+        let discovery = tokio::spawn(discovery.run());
+        let watcher = match (app.config.watch, app.config.fs_root()) {
+            (true, Some(root)) => match crate::watch::watch_storage_root(&root, state.clone()) {
+                Ok(watcher) => {
+                    info!(path = %root.display(), "watching the storage folder");
+                    Some(watcher)
+                }
+                Err(err) => {
+                    warn!(error = %err, "cannot watch the storage folder; polling only");
+                    None
+                }
+            },
+            (true, None) => {
+                warn!("--watch needs fs: storage; polling only");
+                None
+            }
+            (false, _) => None,
+        };
         let server_shutdown = shutdown.clone();
         let server = axum::serve(listener, router(state.clone()))
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
-        Ok(Self { local_addr, state, shutdown, server, discovery })
+        Ok(Self { local_addr, state, shutdown, server, discovery, watcher })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,6 +121,7 @@ impl Service {
     /// [`SHUTDOWN_DEADLINE`]. Returns false when something was still running at the
     /// deadline and was abandoned.
     pub async fn stop(self) -> bool {
+        drop(self.watcher);
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
         let _ = tokio::time::timeout_at(deadline, self.discovery).await;
@@ -103,23 +131,50 @@ impl Service {
     }
 }
 
-/// Mounts bots that appear in storage after start.
-async fn rediscover(state: Arc<ApiState>, interval: Duration, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-        match state.handle.monitor().discover().await {
-            Ok(bots) => {
-                for bot in bots {
-                    if state.handle.mount(bot.clone()) {
-                        info!(bot = %bot, "new bot found");
-                    }
+/// Mounts bots that appear in storage after start and unmounts those whose bucket stayed
+/// missing for the grace period (their state stays stored).
+struct Discovery {
+    state: Arc<ApiState>,
+    interval: Duration,
+    grace: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Discovery {
+    async fn run(self) {
+        let mut missing_since: HashMap<BotName, tokio::time::Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+            let found = match self.state.handle.monitor().discover().await {
+                Ok(bots) => bots,
+                Err(err) => {
+                    // A failed listing says nothing about which bots exist: change nothing.
+                    warn!(error = %err, "listing the bots failed");
+                    continue;
+                }
+            };
+            for bot in &found {
+                missing_since.remove(bot);
+                if self.state.handle.mount(bot.clone()) {
+                    info!(bot = %bot, "new bot found");
                 }
             }
-            Err(err) => warn!(error = %err, "listing the bots failed"),
+            let now = tokio::time::Instant::now();
+            for bot in self.state.handle.bots() {
+                if found.contains(&bot) {
+                    continue;
+                }
+                let since = *missing_since.entry(bot.clone()).or_insert(now);
+                if now.duration_since(since) >= self.grace {
+                    self.state.handle.unmount(&bot);
+                    missing_since.remove(&bot);
+                    info!(bot = %bot, "bot bucket gone, unmounted; its state stays stored");
+                }
+            }
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct MonitorHandle {
     cancel: CancellationToken,
     tracker: TaskTracker,
     bots: Mutex<HashMap<BotName, BotChannel>>,
+    /// The runtime bot tasks run on, so `mount` works from any thread (a filesystem watcher
+    /// calls it from its own).
+    runtime: tokio::runtime::Handle,
 }
 
 /// How the handle reaches one bot's task.
@@ -43,12 +46,16 @@ impl Monitor {
     /// Each task runs a first cycle at once, then one whenever a kind's interval (with
     /// jitter) has passed, or early when woken with [`MonitorHandle::wake`]; hinted keys
     /// ([`MonitorHandle::hint`]) get a targeted cycle once their events settle.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
     pub fn start(&self, bots: impl IntoIterator<Item = BotName>) -> MonitorHandle {
         let handle = MonitorHandle {
             monitor: self.clone(),
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             bots: Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
         };
         for bot in bots {
             handle.mount(bot);
@@ -79,7 +86,7 @@ impl MonitorHandle {
             cancel: channel.cancel.clone(),
         };
         bots.insert(bot, channel);
-        self.tracker.spawn(task.run().instrument(span));
+        self.tracker.spawn_on(task.run().instrument(span), &self.runtime);
         true
     }
 
