@@ -20,6 +20,20 @@ pub(crate) struct BotState {
     records: Option<HashMap<ObjectKey, FileRecord>>,
 }
 
+impl BotState {
+    /// Returns the earliest retry time among failed changes, if any.
+    pub(crate) fn earliest_retry(&self) -> Option<crate::Timestamp> {
+        self.records
+            .as_ref()?
+            .values()
+            .filter_map(|record| match record.status {
+                FileStatus::Retrying { next_retry, .. } => Some(next_retry),
+                _ => None,
+            })
+            .min()
+    }
+}
+
 /// What a cycle is asked to do.
 #[derive(Clone, Debug)]
 pub(crate) struct CycleOptions {

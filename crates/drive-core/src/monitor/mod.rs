@@ -9,8 +9,8 @@
 //! - a failed or truncated listing produces no change at all, so no deletion;
 //! - one failing change never stops the others of its cycle.
 //!
-//! Known limits: retries of failed changes wait for the bot's next poll, so a retry delay
-//! shorter than the poll interval is stretched to it.
+//! Known limits: a retry that comes due runs a full cycle of the bot (a listing), not a
+//! targeted one.
 
 mod clock;
 mod coalesce;
@@ -183,6 +183,15 @@ impl Monitor {
         let mut bot_state = bot_state.lock().await;
         let (diff, held) = self.plan_cycle(bot, &mut bot_state, None, false).await?;
         Ok(Plan { bot: bot.clone(), changes: diff.changes, held_deletions: held })
+    }
+
+    /// Returns how long until the earliest failed change of `bot` is due for its retry,
+    /// `None` when nothing waits for one.
+    pub(crate) async fn next_retry_in(&self, bot: &BotName) -> Option<std::time::Duration> {
+        let bot_state = self.bot_state(bot);
+        let earliest = bot_state.lock().await.earliest_retry()?;
+        let wait = earliest.as_nanos().saturating_sub(self.inner.clock.now().as_nanos());
+        Some(std::time::Duration::from_nanos(u64::try_from(wait).unwrap_or(0)))
     }
 
     /// Returns the kinds that have a handler.

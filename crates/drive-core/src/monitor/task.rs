@@ -227,6 +227,11 @@ impl BotTask {
                     }
                     failures = 0;
                     retry_at = None;
+                    // Failed changes come due on their own clock, not the poll's.
+                    if let Some(wait) = self.monitor.next_retry_in(&self.bot).await {
+                        let at = Instant::now() + wait;
+                        next_due.values_mut().for_each(|due| *due = (*due).min(at));
+                    }
                 }
                 Err(err) => {
                     failures = failures.saturating_add(1);

@@ -541,3 +541,18 @@ async fn unmounted_bot_stops_polling() {
     assert!(handle.bots().is_empty());
     assert!(handle.shutdown(Duration::from_secs(5)).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_change_is_retried_when_due_not_at_the_next_poll() {
+    let fx = fixture(long_poll());
+    fx.store.put(&bot(), "crm.gbot/config.csv", "a,1");
+    fx.handler.answer(Outcome::Retry { error: "database unavailable".into() });
+    let handle = started_with_long_poll(&fx).await;
+    assert_eq!(fx.handler.take_seen(), ["added crm.gbot/config.csv"]);
+
+    // The first retry is due 5 s later, long before the 300 s poll.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(fx.handler.take_seen(), ["added crm.gbot/config.csv"]);
+    assert_eq!(fx.state.record(&bot(), "crm.gbot/config.csv").unwrap().status, FileStatus::Live);
+    assert!(handle.shutdown(Duration::from_secs(5)).await);
+}
