@@ -76,3 +76,117 @@ async fn example_package_syncs_over_s3_with_postgres() {
     s3.remove_bucket(&bucket).await.unwrap();
     database.drop_database().await.unwrap();
 }
+
+/// Waits until `check` holds, polling every 50 ms for at most `limit`; returns how long it
+/// took, or `None`.
+async fn wait_until<F, Fut>(limit: std::time::Duration, mut check: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Posts an S3 event notification naming `key` in `bucket` with the given token.
+async fn post_event(addr: std::net::SocketAddr, token: &str, bucket: &str, key: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let encoded = key.replace('/', "%2F").replace(' ', "+");
+    let body = format!(
+        r#"{{"Records":[{{"eventName":"s3:ObjectCreated:Put","s3":{{"bucket":{{"name":"{bucket}"}},"object":{{"key":"{encoded}"}}}}}}]}}"#
+    );
+    let request = format!(
+        "POST /hooks/storage HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_webhook_event_applies_a_change_without_waiting_for_the_poll() {
+    use std::time::Duration;
+
+    use drive_core::BotName;
+
+    let Ok(endpoint) = std::env::var("DRIVE_TEST_S3_ENDPOINT") else {
+        notice(
+            "s3_webhook_event_applies_a_change_without_waiting_for_the_poll: skipped, no DRIVE_TEST_S3_ENDPOINT",
+        );
+        return;
+    };
+    let s3 = S3ObjectStore::new(&endpoint, &S3Settings::with_keys("test", Secret::new("test")))
+        .expect("valid S3 settings");
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let name = format!("hook-{}", stamp.as_nanos());
+    let bucket = format!("{name}.gbai");
+    let config_key = format!("{name}.gbot/config.csv");
+    s3.create_bucket(&bucket).await.unwrap();
+    s3.put(&bucket, &config_key, b"answer,1\n").await.unwrap();
+
+    let database = PgTestDatabase::create().await.expect("PostgreSQL at DATABASE_URL");
+    let mut config = drive_server::Config {
+        storage: format!("s3:{endpoint}"),
+        database: database.url().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        webhook_token: Some("hook-token".to_owned()),
+        ..drive_server::Config::default()
+    };
+    config.s3.access_key = Some("test".to_owned());
+    config.s3.secret_key = Some("test".to_owned());
+    config.monitor.interval = Duration::from_secs(300);
+    config.monitor.intervals.insert(drive_core::Kind::Prompt, Duration::from_secs(1));
+    let app = drive_server::App::open(config).await.unwrap();
+    let settings = app.settings.clone();
+    let prompts = app.prompts.clone();
+    let service = drive_server::Service::start(app).await.unwrap();
+    let addr = service.local_addr();
+    let bot = BotName::new(name.clone()).unwrap();
+    let has = |value: &'static str| {
+        let (settings, bot) = (settings.clone(), bot.clone());
+        move || {
+            let (settings, bot) = (settings.clone(), bot.clone());
+            async move {
+                let all = settings.settings(&bot).await.unwrap();
+                all.iter().any(|s| s.name == "answer" && s.value == value)
+            }
+        }
+    };
+    assert!(wait_until(Duration::from_secs(20), has("1")).await.is_some(), "first cycle");
+
+    // A wrong token is refused and changes nothing.
+    s3.put(&bucket, &config_key, b"answer,2\n").await.unwrap();
+    assert_eq!(post_event(addr, "Bearer wrong", &bucket, &config_key).await, 401);
+    assert!(wait_until(Duration::from_millis(1500), has("2")).await.is_none());
+
+    // The event, delivered three times, makes the change live with a 300 s poll.
+    for _ in 0..3 {
+        assert_eq!(post_event(addr, "hook-token", &bucket, &config_key).await, 200);
+    }
+    let took = wait_until(Duration::from_secs(10), has("2")).await;
+    notice(&format!("s3 webhook: change applied {took:?} after the event"));
+    assert!(took.is_some(), "applied by the event, not the 300 s poll");
+
+    // A change without any event is applied by the next poll of its kind.
+    s3.put(&bucket, &format!("{name}.gbot/system-prompt.md"), b"be brief").await.unwrap();
+    let prompt_live = || {
+        let (prompts, bot) = (prompts.clone(), bot.clone());
+        async move { prompts.prompt(&bot).await.unwrap().as_deref() == Some("be brief") }
+    };
+    assert!(wait_until(Duration::from_secs(10), prompt_live).await.is_some());
+
+    assert!(service.stop().await);
+    s3.remove_bucket(&bucket).await.unwrap();
+    database.drop_database().await.unwrap();
+}
