@@ -99,6 +99,7 @@ impl Monitor {
             self.ensure_loaded(bot, bot_state).await?;
             let mut listing = Vec::with_capacity(keys.len());
             for key in keys {
+                metrics::counter!("drive_storage_requests_total", "op" => "stat").increment(1);
                 let stat = self.inner.store.stat(bot, key).await.map_err(CycleError::Listing)?;
                 listing.extend(stat);
             }
@@ -134,6 +135,8 @@ impl Monitor {
         let updates = self.record_outcomes(records, &resolved, &mut report);
         self.inner.state.commit(bot, &updates).await.map_err(CycleError::CommitState)?;
         apply_updates(records, updates);
+        let failing = records.values().filter(|r| r.status.error().is_some()).count();
+        metrics::gauge!("drive_failing_changes", "bot" => bot.to_string()).set(failing as f64);
 
         info!(
             added = report.added,
@@ -196,11 +199,14 @@ impl Monitor {
 
     /// Returns the whole listing of a bot, or the error that cut it short.
     async fn list_all(&self, bot: &BotName) -> Result<Vec<ObjectMeta>, StoreError> {
+        let started = std::time::Instant::now();
+        metrics::counter!("drive_storage_requests_total", "op" => "list").increment(1);
         let mut lister = self.inner.store.list(bot).await?;
         let mut listing = Vec::new();
         while let Some(page) = lister.next_page().await? {
             listing.extend(page);
         }
+        metrics::histogram!("drive_listing_seconds").record(started.elapsed().as_secs_f64());
         debug!(objects = listing.len(), "listed");
         Ok(listing)
     }
@@ -294,6 +300,7 @@ impl Monitor {
             let error = format!("file is {} bytes, over the limit of {limit} bytes", new.size);
             return Err((change, None, Resolution::Invalid { error }));
         }
+        metrics::counter!("drive_storage_requests_total", "op" => "read").increment(1);
         let bytes = match self.inner.store.read(bot, &new.key, limit).await {
             Ok(bytes) => bytes,
             Err(StoreError::NotFound) => return Err((change, None, Resolution::Vanished)),
@@ -327,7 +334,11 @@ impl Monitor {
         let (inputs, metas): (Vec<ChangeInput>, Vec<Option<ObjectMeta>>) =
             batch.into_iter().unzip();
         let timeout = self.inner.config.handler_timeout;
-        let outcomes = match tokio::time::timeout(timeout, handler.apply(bot, &inputs)).await {
+        let started = std::time::Instant::now();
+        let applied = tokio::time::timeout(timeout, handler.apply(bot, &inputs)).await;
+        metrics::histogram!("drive_handler_seconds", "kind" => handler.kind().as_str())
+            .record(started.elapsed().as_secs_f64());
+        let outcomes = match applied {
             Ok(outcomes) => outcomes,
             Err(_) => {
                 let error = format!("handler timed out after {} s", timeout.as_secs_f64());
@@ -369,6 +380,21 @@ impl Monitor {
                 Change::Removed { .. } => report.removed += 1,
             }
             let key = change.key();
+            let outcome = match resolution {
+                Resolution::Applied { .. } => "applied",
+                Resolution::SameContent => "same_content",
+                Resolution::Unhandled => "unhandled",
+                Resolution::Ignored => "ignored",
+                Resolution::Invalid { .. } => "invalid",
+                Resolution::Retry { .. } => "retry",
+                Resolution::Vanished => "vanished",
+            };
+            metrics::counter!(
+                "drive_changes_total",
+                "kind" => change.kind().as_str(),
+                "outcome" => outcome
+            )
+            .increment(1);
             let previous = records.get(key);
             let current = read_meta.clone().or_else(|| change.new_meta().cloned());
             let live = previous.and_then(|r| r.live.clone());

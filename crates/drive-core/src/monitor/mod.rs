@@ -18,7 +18,7 @@ mod config;
 mod cycle;
 mod task;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -101,6 +101,7 @@ impl MonitorBuilder {
                 config: self.config,
                 clock: self.clock,
                 bots: Mutex::new(HashMap::new()),
+                recent: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -122,6 +123,25 @@ struct Inner {
     config: MonitorConfig,
     clock: Arc<dyn Clock>,
     bots: Mutex<HashMap<BotName, Arc<tokio::sync::Mutex<BotState>>>>,
+    /// The last cycles of every bot, newest last; apart from `bots` so that reading them
+    /// never waits for a running cycle.
+    recent: Mutex<HashMap<BotName, VecDeque<CycleRecord>>>,
+}
+
+/// Cycles remembered per bot for the status API.
+const RECENT_CYCLES: usize = 20;
+
+/// One finished cycle, for the status API.
+#[derive(Clone, Debug, Serialize)]
+pub struct CycleRecord {
+    /// When the cycle ended.
+    pub finished_at: crate::Timestamp,
+    /// `poll` (interval or wake-up), `events` (storage hints) or `manual` (on demand).
+    pub trigger: &'static str,
+    /// What the cycle did, when it ran to the end.
+    pub report: Option<BotReport>,
+    /// Why it could not, otherwise.
+    pub error: Option<String>,
 }
 
 impl Monitor {
@@ -155,7 +175,9 @@ impl Monitor {
         let options = cycle::CycleOptions { kinds: None, allow_mass_deletion };
         let bot_state = self.bot_state(bot);
         let mut bot_state = bot_state.lock().await;
-        self.run_cycle(bot, &mut bot_state, options).await
+        let result = self.run_cycle(bot, &mut bot_state, options).await;
+        self.remember(bot, "manual", &result);
+        result
     }
 
     /// Runs a cycle of `bot` over `keys` only, reading each with a stat instead of listing
@@ -171,7 +193,9 @@ impl Monitor {
     ) -> Result<BotReport, CycleError> {
         let bot_state = self.bot_state(bot);
         let mut bot_state = bot_state.lock().await;
-        self.run_key_cycle(bot, &mut bot_state, keys).await
+        let result = self.run_key_cycle(bot, &mut bot_state, keys).await;
+        self.remember(bot, "manual", &result);
+        result
     }
 
     /// Returns the changes a cycle of `bot` would process now, applying nothing.
@@ -192,6 +216,36 @@ impl Monitor {
         let earliest = bot_state.lock().await.earliest_retry()?;
         let wait = earliest.as_nanos().saturating_sub(self.inner.clock.now().as_nanos());
         Some(std::time::Duration::from_nanos(u64::try_from(wait).unwrap_or(0)))
+    }
+
+    /// Returns the last cycles of `bot`, oldest first.
+    pub fn recent_cycles(&self, bot: &BotName) -> Vec<CycleRecord> {
+        let recent = self.inner.recent.lock().unwrap_or_else(|poison| poison.into_inner());
+        recent.get(bot).map(|cycles| cycles.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Remembers a finished cycle for the status API and counts it.
+    pub(crate) fn remember(
+        &self,
+        bot: &BotName,
+        trigger: &'static str,
+        result: &Result<BotReport, CycleError>,
+    ) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("drive_cycles_total", "trigger" => trigger, "outcome" => outcome)
+            .increment(1);
+        let record = CycleRecord {
+            finished_at: self.inner.clock.now(),
+            trigger,
+            report: result.as_ref().ok().cloned(),
+            error: result.as_ref().err().map(|err| cycle::error_chain(err)),
+        };
+        let mut recent = self.inner.recent.lock().unwrap_or_else(|poison| poison.into_inner());
+        let cycles = recent.entry(bot.clone()).or_default();
+        if cycles.len() == RECENT_CYCLES {
+            cycles.pop_front();
+        }
+        cycles.push_back(record);
     }
 
     /// Returns the kinds that have a handler.

@@ -267,7 +267,9 @@ impl BotTask {
         let bot_state = self.monitor.bot_state(&self.bot);
         let cycle = async {
             let mut bot_state = bot_state.lock().await;
-            self.monitor.run_cycle(&self.bot, &mut bot_state, options).await.map(drop)
+            let result = self.monitor.run_cycle(&self.bot, &mut bot_state, options).await;
+            self.monitor.remember(&self.bot, "poll", &result);
+            result.map(drop)
         };
         tokio::select! {
             biased;
@@ -280,7 +282,9 @@ impl BotTask {
         let bot_state = self.monitor.bot_state(&self.bot);
         let cycle = async {
             let mut bot_state = bot_state.lock().await;
-            self.monitor.run_key_cycle(&self.bot, &mut bot_state, keys).await.map(drop)
+            let result = self.monitor.run_key_cycle(&self.bot, &mut bot_state, keys).await;
+            self.monitor.remember(&self.bot, "events", &result);
+            result.map(drop)
         };
         tokio::select! {
             biased;
