@@ -5,6 +5,8 @@
 //! - `e2e`: only the tests that need those servers.
 //! - `tidy`: checks the layer graph and the house rules a compiler does not.
 //! - `ci`: formatting, lints, `test` and `tidy`, in the order CI runs them.
+//! - `bench [NAME...]`: the benchmarks, each a release-built example printing a table;
+//!   without a name, all of them.
 //!
 //! Uses nothing but the standard library, so it builds in seconds.
 
@@ -18,7 +20,7 @@ type Result<T> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        report("usage: cargo xtask <test|e2e|tidy|ci> [extra test filter args]");
+        report("usage: cargo xtask <test|e2e|tidy|ci|bench> [args]");
         return ExitCode::FAILURE;
     };
     let rest = &args[1..];
@@ -27,7 +29,8 @@ fn main() -> ExitCode {
         "e2e" => test(rest, true),
         "tidy" => tidy(),
         "ci" => ci(),
-        other => Err(format!("unknown task {other:?}; try test, e2e, tidy or ci")),
+        "bench" => bench(rest),
+        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci or bench")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,6 +111,36 @@ fn test(filter: &[String], only_e2e: bool) -> Result<()> {
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--all-features", "--doc"]);
         run(doc)?;
+    }
+    Ok(())
+}
+
+/// Benchmarks by name: the package and example that measure it, and what it shows.
+const BENCHES: &[(&str, &str, &str, &str)] = &[
+    ("compile", "drive-handlers", "compile_bench", "script compiler throughput over the corpus"),
+    ("ws", "drive-server", "ws_bench", "time for one event to reach N WebSocket clients"),
+];
+
+/// Runs the named benchmarks (all without names), each as a release-built example.
+fn bench(names: &[String]) -> Result<()> {
+    let selected: Vec<&(&str, &str, &str, &str)> = if names.is_empty() {
+        BENCHES.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                BENCHES.iter().find(|(bench, ..)| bench == name).ok_or_else(|| {
+                    let known: Vec<&str> = BENCHES.iter().map(|(bench, ..)| *bench).collect();
+                    format!("unknown benchmark {name:?}; known: {}", known.join(", "))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    for (name, package, example, what) in selected {
+        report(&format!("== bench {name}: {what}"));
+        let mut command = cargo();
+        command.args(["run", "--quiet", "--release", "--package", package, "--example", example]);
+        run(command)?;
     }
     Ok(())
 }
