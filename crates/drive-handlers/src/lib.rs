@@ -11,6 +11,8 @@
 //! - [`ThemeHandler`]: `*.gbtheme/**` into a
 //!   [`ThemeAssetStore`](drive_core::ThemeAssetStore), announced on an
 //!   [`EventBus`](drive_core::EventBus).
+//! - [`basic`]: the compiler of `*.gbdialog/*.bas` scripts: syntax tree, diagnostics, tool
+//!   definition and manifest, with no IO.
 //!
 //! [`decode_text`] is how every handler turns an author's bytes into text: byte order marks,
 //! UTF-8 or a Windows-1252 fallback, and the refusal of binary files.
@@ -18,6 +20,7 @@
 //! Handlers parse on the blocking pool, so that no parse holds a runtime thread, and apply
 //! the changes of a batch one after another, returning one outcome per change in order.
 
+pub mod basic;
 mod offload;
 mod outcome;
 mod prompt;
