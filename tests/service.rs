@@ -94,6 +94,38 @@ async fn running_service_applies_an_edit_serves_http_and_restarts_clean() {
     assert_eq!(report["bot"], "example");
     assert_eq!(report["failed"], 0);
     assert_eq!(http(addr, "POST", "/api/bots/nobody/sync").await.0, 404);
+
+    // Readiness, the status API and metrics.
+    let (status, body) = http(addr, "GET", "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(addr, "GET", "/api/bots").await;
+    assert_eq!(status, 200);
+    let bots: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(bots["bots"][0]["bot"], "example");
+    assert_eq!(bots["bots"][0]["tracked"], 6);
+    let (status, body) = http(addr, "GET", "/api/bots/example").await;
+    assert_eq!(status, 200);
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail["files"]["settings"]["live"], 1);
+    assert!(!detail["recent_cycles"].as_array().unwrap().is_empty());
+    assert_eq!(http(addr, "GET", "/api/bots/nobody").await.0, 404);
+    let (status, body) = http(addr, "GET", "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value_of = |name: &str, label: (&str, &str)| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert!(value_of("drive_changes_total", ("outcome", "applied")) >= 3.0, "{body}");
+    assert!(value_of("drive_storage_requests_total", ("op", "list")) >= 1.0);
+    assert!(scrape.samples.iter().any(|s| s.metric.starts_with("drive_handler_seconds")));
     assert_eq!(http(addr, "POST", "/api/bots/..%2Fetc/sync").await.0, 400);
 
     assert!(service.stop().await, "stopped within the shutdown deadline");

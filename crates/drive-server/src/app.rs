@@ -6,11 +6,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use drive_core::{
-    BotName, ConfigSink, FileStateStore, Monitor, MonitorBuilder, ObjectStore, PromptSink,
+    BotName, ConfigSink, EventBus, FileStateStore, Monitor, MonitorBuilder, ObjectStore,
+    PromptSink, ThemeAssetStore,
 };
-use drive_handlers::{PromptHandler, SettingsHandler};
+use drive_handlers::{PromptHandler, SettingsHandler, ThemeHandler};
 
 use crate::config::{Config, redact_url};
+use crate::hub::Hub;
 
 /// The opened adapters and the monitor built on them.
 #[derive(Debug)]
@@ -21,6 +23,10 @@ pub struct App {
     pub settings: Arc<dyn ConfigSink>,
     pub prompts: Arc<dyn PromptSink>,
     pub monitor: Monitor,
+    /// Theme files as served to browsers.
+    pub themes: Arc<dyn ThemeAssetStore>,
+    /// The WebSocket hub, which is the handlers' event bus.
+    pub hub: Arc<Hub>,
 }
 
 impl App {
@@ -37,13 +43,19 @@ impl App {
         let state = database.state_store();
         let settings = database.config_sink();
         let prompts = database.prompt_sink();
+        let themes = database.theme_store();
+        let hub = Arc::new(Hub::new(config.ws.to_hub_config(), themes.clone(), settings.clone()));
+        let events: Arc<dyn EventBus> = hub.clone();
+        let theme_handler = ThemeHandler::new(themes.clone(), settings.clone(), events.clone())
+            .with_config(config.theme.to_handler_config());
 
         let monitor = MonitorBuilder::new(store.clone(), state.clone())
-            .handler(Arc::new(SettingsHandler::new(settings.clone())))
+            .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events)))
+            .handler(Arc::new(theme_handler))
             .handler(Arc::new(PromptHandler::new(prompts.clone())))
             .config(config.monitor.to_monitor_config())
             .build();
-        Ok(Self { config, store, state, settings, prompts, monitor })
+        Ok(Self { config, store, state, settings, prompts, monitor, themes, hub })
     }
 
     /// Returns `only` when given (checked to be a valid name), else every bot in storage.

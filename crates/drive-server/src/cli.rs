@@ -3,7 +3,6 @@
 //! Commands write their output to the writer they are given (standard output in the
 //! binary), logs go to standard error, so `--json` output can be piped.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use drive_core::{BotName, BotReport, Change, FileStatus, Kind};
+use drive_core::{BotName, BotReport, Change, Kind};
 
 use crate::app::App;
 use crate::config::Config;
@@ -252,71 +251,22 @@ fn planned(change: &Change) -> PlannedChange<'_> {
     PlannedChange { op: change.op_name(), kind: change.kind(), key: change.key().as_str() }
 }
 
-#[derive(Default, Serialize)]
-struct KindCounts {
-    total: usize,
-    live: usize,
-    unhandled: usize,
-    retrying: usize,
-    invalid: usize,
-}
-
-#[derive(Serialize)]
-struct Failing {
-    key: String,
-    kind: Kind,
-    status: &'static str,
-    attempts: u32,
-    error: String,
-}
-
 async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
     let mut bots = Vec::new();
     for bot in app.select_bots(args.bot.as_deref()).await? {
-        let records =
-            app.state.load(&bot).await.with_context(|| format!("loading state of {bot}"))?;
-        let mut files: BTreeMap<Kind, KindCounts> = BTreeMap::new();
-        let mut failing = Vec::new();
-        for record in &records {
-            let counts = files.entry(record.kind).or_default();
-            counts.total += 1;
-            match &record.status {
-                FileStatus::Live => counts.live += 1,
-                FileStatus::Unhandled => counts.unhandled += 1,
-                FileStatus::Retrying { .. } => counts.retrying += 1,
-                FileStatus::Invalid { .. } => counts.invalid += 1,
-            }
-            if let Some(error) = record.status.error() {
-                let attempts = match record.status {
-                    FileStatus::Retrying { attempts, .. } => attempts,
-                    _ => 0,
-                };
-                failing.push(Failing {
-                    key: record.key().to_string(),
-                    kind: record.kind,
-                    status: record.status.name(),
-                    attempts,
-                    error: error.to_owned(),
-                });
-            }
-        }
-        failing.sort_by(|a, b| a.key.cmp(&b.key));
-        bots.push((bot, records.len(), files, failing));
+        let status = crate::status::bot_status(app.state.as_ref(), &app.monitor, &bot)
+            .await
+            .with_context(|| format!("loading state of {bot}"))?;
+        bots.push(status);
     }
 
     if args.json {
-        let bots: Vec<_> = bots
-            .iter()
-            .map(|(bot, n, files, failing)| {
-                json!({ "bot": bot, "tracked": n, "files": files, "failing": failing })
-            })
-            .collect();
         write_json(out, &json!({ "bots": bots }))?;
         return Ok(Exit::Success);
     }
-    for (bot, n_tracked, files, failing) in &bots {
-        writeln!(out, "{bot}: {n_tracked} files tracked")?;
-        for (kind, counts) in files {
+    for status in &bots {
+        writeln!(out, "{}: {} files tracked", status.bot, status.tracked)?;
+        for (kind, counts) in &status.files {
             writeln!(
                 out,
                 "  {kind:<9} {:>6} total  {:>6} live  {:>4} waiting for a handler  {:>4} retrying  \
@@ -324,7 +274,7 @@ async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyho
                 counts.total, counts.live, counts.unhandled, counts.retrying, counts.invalid
             )?;
         }
-        for failing in failing {
+        for failing in &status.failing {
             writeln!(out, "  failing {} ({}): {}", failing.key, failing.status, failing.error)?;
         }
     }

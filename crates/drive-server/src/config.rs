@@ -4,7 +4,7 @@
 //! Secrets (S3 keys) may come from the file or the environment; they are never printed:
 //! [`Config`]'s `Debug` output redacts them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +12,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use drive_core::{DeletionGuard, Kind, MonitorConfig, RetryPolicy, SizeLimits};
+use drive_core::{BotName, DeletionGuard, Kind, MonitorConfig, RetryPolicy, SizeLimits};
+use drive_handlers::ThemeHandlerConfig;
+
+use crate::hub::HubConfig;
 
 /// Storage used when none is configured: a folder of bot packages in the working
 /// directory, seeded with the bundled example package when it does not exist.
@@ -37,6 +40,8 @@ pub struct Config {
     pub watch: bool,
     pub s3: S3Section,
     pub monitor: MonitorSection,
+    pub ws: WsSection,
+    pub theme: ThemeSection,
 }
 
 impl Default for Config {
@@ -49,6 +54,8 @@ impl Default for Config {
             watch: false,
             s3: S3Section::default(),
             monitor: MonitorSection::default(),
+            ws: WsSection::default(),
+            theme: ThemeSection::default(),
         }
     }
 }
@@ -63,6 +70,8 @@ impl std::fmt::Debug for Config {
             .field("watch", &self.watch)
             .field("s3", &self.s3)
             .field("monitor", &self.monitor)
+            .field("ws", &self.ws)
+            .field("theme", &self.theme)
             .finish()
     }
 }
@@ -235,6 +244,11 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("DRIVE_SIZE_LIMIT_THEME", "monitor.size_limits.theme"),
     ("DRIVE_SIZE_LIMIT_SETTINGS", "monitor.size_limits.settings"),
     ("DRIVE_SIZE_LIMIT_PROMPT", "monitor.size_limits.prompt"),
+    ("DRIVE_WS_PING_INTERVAL", "ws.ping_interval"),
+    ("DRIVE_WS_SEND_TIMEOUT", "ws.send_timeout"),
+    ("DRIVE_WS_EVENT_BUFFER", "ws.event_buffer"),
+    ("DRIVE_WS_MAX_CONNECTIONS_PER_BOT", "ws.max_connections_per_bot"),
+    ("DRIVE_THEME_EMPTY_FILE_QUIET", "theme.empty_file_quiet"),
 ];
 
 impl Config {
@@ -259,6 +273,9 @@ impl Config {
                 set_path(&mut table, path, env_value(&value));
             }
         }
+        if let Some(pairs) = env(WS_TOKENS_VAR) {
+            set_ws_tokens(&mut table, &pairs)?;
+        }
         let origin = file.map_or_else(|| "environment".to_owned(), |p| p.display().to_string());
         toml::Value::Table(table)
             .try_into::<Config>()
@@ -269,6 +286,119 @@ impl Config {
     pub fn fs_root(&self) -> Option<PathBuf> {
         self.storage.strip_prefix("fs:").map(PathBuf::from)
     }
+}
+
+/// The `[ws]` table: the WebSocket hub that tells browsers what changed.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsSection {
+    /// Time between pings to idle clients.
+    #[serde(with = "duration_text")]
+    pub ping_interval: Duration,
+    /// Longest time one message may take to reach a client before it is disconnected.
+    #[serde(with = "duration_text")]
+    pub send_timeout: Duration,
+    /// Events a client may fall behind before it gets the full state instead.
+    pub event_buffer: usize,
+    pub max_connections_per_bot: usize,
+    /// Access token per bot (`[ws.tokens]`, `bot = "token"`); bots without one are open.
+    #[serde(deserialize_with = "access_tokens")]
+    pub tokens: HashMap<BotName, String>,
+}
+
+impl Default for WsSection {
+    fn default() -> Self {
+        let defaults = HubConfig::default();
+        Self {
+            ping_interval: defaults.ping_interval,
+            send_timeout: defaults.send_timeout,
+            event_buffer: defaults.event_buffer,
+            max_connections_per_bot: defaults.max_connections_per_bot,
+            tokens: HashMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_hub_config().fmt(f)
+    }
+}
+
+impl WsSection {
+    /// Returns the hub's configuration for these settings.
+    pub fn to_hub_config(&self) -> HubConfig {
+        HubConfig {
+            event_buffer: self.event_buffer,
+            max_connections_per_bot: self.max_connections_per_bot,
+            ping_interval: self.ping_interval,
+            send_timeout: self.send_timeout,
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+/// The `[theme]` table: how theme changes are published.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemeSection {
+    /// How long a theme file emptied by a save must stay empty before browsers get it.
+    #[serde(with = "duration_text")]
+    pub empty_file_quiet: Duration,
+}
+
+impl Default for ThemeSection {
+    fn default() -> Self {
+        Self { empty_file_quiet: ThemeHandlerConfig::default().empty_file_quiet }
+    }
+}
+
+impl ThemeSection {
+    pub fn to_handler_config(&self) -> ThemeHandlerConfig {
+        ThemeHandlerConfig { empty_file_quiet: self.empty_file_quiet }
+    }
+}
+
+/// Environment variable holding every bot's access token as `bot=token` pairs separated by
+/// commas or blanks; it adds to (and overrides) the `[ws.tokens]` table.
+pub const WS_TOKENS_VAR: &str = "DRIVE_WS_TOKENS";
+
+/// Adds the pairs of [`WS_TOKENS_VAR`] to the `ws.tokens` table of `table`.
+fn set_ws_tokens(table: &mut toml::Table, pairs: &str) -> anyhow::Result<()> {
+    let mut tokens = toml::Table::new();
+    for pair in pairs.split([',', ' ', '\n', '\t']).filter(|pair| !pair.trim().is_empty()) {
+        let Some((bot, token)) = pair.trim().split_once('=') else {
+            // The pair is not shown: it may be a token without its bot.
+            bail!("{WS_TOKENS_VAR}: expected bot=token pairs separated by commas");
+        };
+        tokens.insert(bot.trim().to_owned(), toml::Value::String(token.trim().to_owned()));
+    }
+    let ws = table.entry("ws").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let existing = ws
+        .as_table_mut()
+        .map(|ws| ws.entry("tokens").or_insert_with(|| toml::Value::Table(toml::Table::new())));
+    match existing.and_then(toml::Value::as_table_mut) {
+        Some(existing) => existing.extend(tokens),
+        None => bail!("`ws` and `ws.tokens` must be tables"),
+    }
+    Ok(())
+}
+
+/// Reads `[ws.tokens]`: valid bot names, each with a non-empty token.
+fn access_tokens<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<HashMap<BotName, String>, D::Error> {
+    let raw = BTreeMap::<String, String>::deserialize(d)?;
+    let mut tokens = HashMap::new();
+    for (name, token) in raw {
+        let bot = BotName::new(name).map_err(serde::de::Error::custom)?;
+        if token.trim().is_empty() {
+            let message = format!("the access token of bot {bot} is empty");
+            return Err(serde::de::Error::custom(message));
+        }
+        tokens.insert(bot, token);
+    }
+    Ok(tokens)
 }
 
 /// Reads an environment value as a TOML value when it parses as one (numbers, booleans),

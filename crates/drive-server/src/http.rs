@@ -1,4 +1,4 @@
-//! The HTTP API: health and on-demand sync.
+//! The HTTP API: routes, shared state and the one error type every handler returns.
 //!
 //! Rejected input gets a 4xx with a short JSON body and is not logged as an error; a 5xx
 //! body is generic and the cause is logged inside the request's span.
@@ -13,12 +13,14 @@ use axum::{Json, Router};
 use serde_json::json;
 use tracing::error;
 
-use drive_core::{BotName, BotReport, MonitorHandle};
+use drive_core::{BotName, BotReport, FileStateStore, MonitorHandle};
 
 /// What request handlers share.
 #[derive(Debug)]
 pub struct ApiState {
     pub handle: MonitorHandle,
+    /// The file state, for status and readiness.
+    pub state: Arc<dyn FileStateStore>,
     /// Token storage event notifications must carry; `None` refuses them all.
     pub webhook_token: Option<String>,
 }
@@ -27,6 +29,10 @@ pub struct ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(crate::api::readyz))
+        .route("/metrics", get(crate::api::metrics_text))
+        .route("/api/bots", get(crate::api::list_bots))
+        .route("/api/bots/{bot}", get(crate::api::bot_detail))
         .route("/api/bots/{bot}/sync", post(sync_bot))
         .route(
             "/hooks/storage",
@@ -62,6 +68,8 @@ pub enum ApiError {
     /// The request lacks the credentials the endpoint needs; nothing happened.
     Unauthorized(&'static str),
     NotFound(String),
+    /// The service is at a limit (connections); trying again later may work.
+    Busy(String),
     /// Storage or database trouble; the cause is logged, not sent.
     Unavailable(anyhow::Error),
 }
@@ -72,6 +80,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             ApiError::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message.to_owned()),
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::Busy(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
             ApiError::Unavailable(err) => {
                 error!(error = format!("{err:#}"), "request failed");
                 let message = "storage or database unavailable, see the service log".to_owned();

@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::cli::{Exit, SHUTDOWN_DEADLINE};
 use crate::config::{Config, DEFAULT_STORAGE};
 use crate::http::{ApiState, router};
+use crate::hub::{Hub, LiveState};
 
 /// Writes the bundled example package when the storage is the default folder and it does
 /// not exist yet.
@@ -59,6 +60,7 @@ pub struct Service {
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     discovery: JoinHandle<()>,
+    hub: Arc<Hub>,
     /// Filesystem notifications, when asked for; dropping it stops them.
     watcher: Option<notify::RecommendedWatcher>,
 }
@@ -81,7 +83,8 @@ impl Service {
         info!(address = %local_addr, "serving HTTP");
 
         let webhook_token = app.config.webhook_token.clone();
-        let state = Arc::new(ApiState { handle, webhook_token });
+        crate::api::metrics_handle();
+        let state = Arc::new(ApiState { handle, state: app.state.clone(), webhook_token });
         let discovery = Discovery {
             state: state.clone(),
             interval: app.config.monitor.discovery_interval,
@@ -106,11 +109,13 @@ impl Service {
             }
             (false, _) => None,
         };
+        let live = LiveState { api: state.clone(), hub: app.hub.clone(), themes: app.themes.clone() };
+        let routes = router(state.clone()).merge(crate::hub::routes(Arc::new(live)));
         let server_shutdown = shutdown.clone();
-        let server = axum::serve(listener, router(state.clone()))
+        let server = axum::serve(listener, routes)
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
-        Ok(Self { local_addr, state, shutdown, server, discovery, watcher })
+        Ok(Self { local_addr, state, shutdown, server, discovery, hub: app.hub, watcher })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -124,10 +129,11 @@ impl Service {
         drop(self.watcher);
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+        let hub_closed = self.hub.close(deadline).await;
         let _ = tokio::time::timeout_at(deadline, self.discovery).await;
         let server_done = tokio::time::timeout_at(deadline, self.server).await.is_ok();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.state.handle.shutdown(remaining).await && server_done
+        self.state.handle.shutdown(remaining).await && server_done && hub_closed
     }
 }
 

@@ -38,7 +38,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::ws::Utf8Bytes;
+use axum::routing::get;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +52,31 @@ use drive_core::{
     theme_settings,
 };
 
-pub use connection::ws_route;
+pub(crate) use connection::authorize;
+pub use connection::{MAX_CLIENT_MESSAGE, ws_route};
+
+use crate::http::ApiState;
+use crate::themes;
+
+/// What the live routes share: the API state (to know which bots are mounted), the hub
+/// and the theme files.
+#[derive(Debug)]
+pub struct LiveState {
+    pub api: Arc<ApiState>,
+    pub hub: Arc<Hub>,
+    pub themes: Arc<dyn ThemeAssetStore>,
+}
+
+/// Returns the live routes: `GET /ws/{bot}`, `GET /themes/{bot}/live.js`,
+/// `GET /themes/{bot}/{*path}` and `GET /demo/{bot}`.
+pub fn routes(state: Arc<LiveState>) -> Router {
+    Router::new()
+        .route("/ws/{bot}", get(ws_route))
+        .route("/themes/{bot}/live.js", get(themes::live_js))
+        .route("/themes/{bot}/{*path}", get(themes::theme_file))
+        .route("/demo/{bot}", get(themes::demo_page))
+        .with_state(state)
+}
 
 /// Frames a client may fall behind before it is resynced. Handlers publish one event per
 /// batch, so a ring of 256 spans many cycles of every kind; a slot holds one shared frame.
@@ -201,12 +227,12 @@ impl Hub {
     }
 
     /// Closes every connection (code 1001, "server shutting down"), refuses new ones, and
-    /// waits up to `deadline` for the connections to end. Returns false when some were
+    /// waits until `deadline` for the connections to end. Returns false when some were
     /// still open at the deadline.
-    pub async fn close(&self, deadline: Duration) -> bool {
+    pub async fn close(&self, deadline: tokio::time::Instant) -> bool {
         self.shutdown.cancel();
         self.connections.close();
-        tokio::time::timeout(deadline, self.connections.wait()).await.is_ok()
+        tokio::time::timeout_at(deadline, self.connections.wait()).await.is_ok()
     }
 
     /// Admits one more client of `bot`; `None` when the bot has as many as allowed or the
@@ -268,6 +294,18 @@ impl Hub {
         let subscription = self.lock().get_mut(bot)?.subscribe(bot, "resync")?;
         self.resyncs.fetch_add(1, Ordering::Relaxed);
         Some(subscription)
+    }
+
+    /// Returns the bot's theme files, sorted by path, and theme settings as stored now.
+    ///
+    /// # Errors
+    /// The store's error when the state cannot be read.
+    pub(crate) async fn theme_state(
+        &self,
+        bot: &BotName,
+    ) -> Result<(Vec<ThemeFile>, BTreeMap<String, String>), PersistError> {
+        let state = self.load_theme(bot).await?;
+        Ok((state.files.into_values().collect(), state.settings))
     }
 
     async fn load_theme(&self, bot: &BotName) -> Result<ThemeState, PersistError> {
