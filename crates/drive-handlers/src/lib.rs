@@ -24,11 +24,13 @@ pub mod basic;
 mod offload;
 mod outcome;
 mod prompt;
+mod script;
 mod settings;
 mod text;
 mod theme;
 
 pub use prompt::PromptHandler;
+pub use script::ScriptHandler;
 pub use settings::{ConfigFile, InvalidConfig, SettingsHandler, read_config};
 pub use text::{DecodeError, DecodedText, SourceEncoding, decode_text, normalize_line_breaks};
 pub use theme::{ThemeHandler, ThemeHandlerConfig};
