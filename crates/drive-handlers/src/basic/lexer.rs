@@ -213,7 +213,10 @@ fn split_lines(source: &str) -> Vec<&str> {
         }
         idx += 1;
     }
-    lines.push(&source[start..]);
+    // A final line break ends the last line; it does not start an empty one.
+    if start < source.len() || lines.is_empty() {
+        lines.push(&source[start..]);
+    }
     lines
 }
 

@@ -27,9 +27,12 @@
 //!
 //! Known limits: names are not resolved (an unknown variable or routine is the runtime's
 //! business), no exponent notation in numbers, one statement per line (no `:` separator),
-//! and the printer does not keep comments. Expressions deeper than 48 levels and blocks nested
-//! deeper than 24 are refused, so that no tree is too deep to drop, print or serialise.
+//! and the printer does not keep comments. Expressions more than 200 operations deep, brackets
+//! nested more than 64 deep and blocks nested more than 24 deep are refused, so that no tree
+//! is too deep to drop, print or serialise; a tree whose JSON would nest more than 127 levels
+//! (what serde_json and most readers accept by default) is an error too.
 
+mod depth;
 mod lexer;
 mod manifest;
 mod parser;
@@ -119,6 +122,14 @@ pub enum CompileError {
 /// `file_stem`.
 pub fn compile(file_stem: &str, source: &str) -> CompiledScript {
     let (tree, mut diagnostics) = parser::parse(source);
+    if let Some(pos) = depth::too_deep(&tree) {
+        let message = format!(
+            "this statement nests too deeply to be stored: its tree would be more than {} \
+             levels deep; move inner blocks into a SUB or split long expressions",
+            depth::MAX_JSON_DEPTH
+        );
+        diagnostics.push(Diagnostic::error(pos.line, message).at_column(pos.column));
+    }
     let tool = tool::extract(file_stem, &tree, &mut diagnostics);
     let manifest = manifest::extract(&tree, &mut diagnostics);
     diagnostics.sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));

@@ -65,6 +65,7 @@ const KNOWN_PHRASES: &[&str] = &[
     "GET USER MEMORY",
     "REMEMBER",
     "RECALL",
+    "REMOVE",
     "GET SESSION",
     "SET SESSION",
     // Data.

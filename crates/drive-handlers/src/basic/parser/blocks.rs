@@ -390,8 +390,8 @@ impl Parser {
         // than a name is most often a clause continued from the line before, and a block
         // opened by mistake would swallow the rest of the file.
         let object = target(cur)?;
-        cur.expect_end(
-            "the object; WITH opens a block: WITH name, then one field = value per line",
+        cur.expect_end_or(
+            "WITH opens a block: WITH name on its own line, then one `field = value` per line",
         )?;
         let open = self.push_open(Block::With, pos)?;
         let mut fields = Vec::new();
@@ -652,7 +652,7 @@ fn table_field(line: &Line) -> PResult<TableField> {
     if key {
         cur.advance(1);
     }
-    cur.expect_end(&format!("the field {name}; {shape}"))?;
+    cur.expect_end_or(shape)?;
     Ok(TableField { pos, name, type_name: type_name.to_lowercase(), size, scale, key })
 }
 

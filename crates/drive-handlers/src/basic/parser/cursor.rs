@@ -125,11 +125,27 @@ impl<'a> Cursor<'a> {
     pub(crate) fn expect_end(&self, after: &str) -> PResult<()> {
         match self.peek() {
             None => Ok(()),
+            Some(Token { kind: Tok::Error(message), pos }) => {
+                Err(Fault { pos: *pos, message: message.clone() })
+            }
             Some(token) => Err(Fault {
                 pos: token.pos,
-                message: format!("unexpected {} after {after}", describe(&token.kind)),
+                message: format!(
+                    "expected the end of the line after {after}, found {}",
+                    describe(&token.kind)
+                ),
             }),
         }
+    }
+
+    /// Fails with `message` (completed by what was found) unless the statement ends here.
+    pub(crate) fn expect_end_or(&self, message: &str) -> PResult<()> {
+        if self.peek().is_none() { Ok(()) } else { Err(self.fault_here(message)) }
+    }
+
+    /// Returns the token just read, if any.
+    pub(crate) fn previous(&self) -> Option<&'a Token> {
+        self.idx.checked_sub(1).and_then(|idx| self.tokens.get(idx))
     }
 
     /// Returns a fault at the next token whose message names what was found there.

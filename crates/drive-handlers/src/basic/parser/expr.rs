@@ -25,8 +25,13 @@ use crate::basic::phrases::{
 };
 use crate::basic::syntax::{Arg, BinaryOp, Expr, ExprKind, ObjectEntry, Pos, UnaryOp};
 
-/// Deepest expression tree the parser builds.
-pub(crate) const MAX_EXPR_DEPTH: u32 = 48;
+/// Deepest expression tree the parser builds. Long chains of `+` are deep trees but cost no
+/// recursion while parsing; the limit keeps dropping, printing and serialising trees cheap.
+pub(crate) const MAX_EXPR_DEPTH: u32 = 200;
+
+/// Deepest recursion the expression parser enters: nested parentheses, brackets, unary
+/// operators and keyword calls.
+const MAX_NESTING: u32 = 64;
 
 /// Returns a whole expression.
 pub(crate) fn expression(cur: &mut Cursor<'_>) -> PResult<Expr> {
@@ -129,7 +134,10 @@ fn node(pos: Pos, kind: ExprKind, child_depth: u32) -> PResult<Node> {
 }
 
 fn too_deep() -> String {
-    format!("this expression is nested more than {MAX_EXPR_DEPTH} levels deep; split it up")
+    format!(
+        "this expression is more than {MAX_EXPR_DEPTH} operations deep; split it into several \
+         assignments"
+    )
 }
 
 fn binary(op: BinaryOp, left: Node, right: Node) -> PResult<Node> {
@@ -148,8 +156,14 @@ fn nested<T>(
     cur: &mut Cursor<'_>,
     parse: impl FnOnce(&mut Cursor<'_>) -> PResult<T>,
 ) -> PResult<T> {
-    if cur.depth >= MAX_EXPR_DEPTH {
-        return Err(Fault { pos: cur.pos(), message: too_deep() });
+    if cur.depth >= MAX_NESTING {
+        return Err(Fault {
+            pos: cur.pos(),
+            message: format!(
+                "this expression nests brackets or operators more than {MAX_NESTING} levels \
+                 deep; split it up"
+            ),
+        });
     }
     cur.depth += 1;
     let result = parse(cur);
@@ -342,14 +356,20 @@ fn primary(cur: &mut Cursor<'_>) -> PResult<Node> {
         }
         Tok::Sym(Sym::LBracket) => {
             cur.advance(1);
-            let (items, depth) = nested(cur, |cur| list(cur, Sym::RBracket, "`]`"))?;
+            let (items, depth) = list(cur, Sym::RBracket, "`]`")?;
             node(pos, ExprKind::Array { items }, depth)
         }
         Tok::Sym(Sym::LBrace | Sym::HashBrace) => {
             cur.advance(1);
-            nested(cur, |cur| object(cur, pos))
+            object(cur, pos)
         }
         Tok::Error(message) => Err(Fault { pos, message: message.clone() }),
+        Tok::Sym(Sym::Amp) if cur.previous().is_some_and(|t| t.kind == Tok::Sym(Sym::Amp)) => {
+            Err(Fault {
+                pos,
+                message: "`&&` is not an operator in this dialect; use AND".to_owned(),
+            })
+        }
         Tok::Sym(_) => Err(cur.fault_here("expected a value")),
     }
 }

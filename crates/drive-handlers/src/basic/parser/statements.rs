@@ -48,6 +48,14 @@ impl Parser {
         let second = rest.get(1).map(|token| &token.kind);
         if second == Some(&Tok::Sym(Sym::Colon)) && rest.len() == 2 {
             cur.advance(2);
+            if let Some((_, first)) =
+                self.labels.iter().find(|(l, _)| l.eq_ignore_ascii_case(&word))
+            {
+                return Err(Fault {
+                    pos,
+                    message: format!("label {word}: is already defined at line {}", first.line),
+                });
+            }
             self.labels.push((word.clone(), pos));
             return Ok(Some(Statement { pos, kind: StatementKind::Label { name: word } }));
         }
@@ -85,9 +93,13 @@ impl Parser {
             "TABLE" => return self.table_statement(cur).map(Some),
             "BEGIN" => return self.text_statement(cur, line).map(Some),
             "END" | "NEXT" | "LOOP" | "WEND" | "CASE" | "ELSE" | "ELSEIF" => {
+                let mut closer = word.to_uppercase();
+                if let Some(Tok::Word(next)) = second.filter(|_| closer == "END") {
+                    closer = format!("END {}", next.to_uppercase());
+                }
                 return Err(Fault {
                     pos,
-                    message: format!("{} cannot stand inside a one-line IF", word.to_uppercase()),
+                    message: format!("{closer} cannot stand inside a one-line IF"),
                 });
             }
             "LET" => {
