@@ -7,9 +7,9 @@ use anyhow::Context as _;
 
 use drive_core::{
     BotName, ConfigSink, EventBus, FileStateStore, Monitor, MonitorBuilder, ObjectStore,
-    PromptSink, ThemeAssetStore,
+    PromptSink, ScriptRegistry, ThemeAssetStore,
 };
-use drive_handlers::{PromptHandler, SettingsHandler, ThemeHandler};
+use drive_handlers::{PromptHandler, ScriptHandler, SettingsHandler, ThemeHandler};
 
 use crate::config::{Config, redact_url};
 use crate::hub::Hub;
@@ -22,6 +22,7 @@ pub struct App {
     pub state: Arc<dyn FileStateStore>,
     pub settings: Arc<dyn ConfigSink>,
     pub prompts: Arc<dyn PromptSink>,
+    pub scripts: Arc<dyn ScriptRegistry>,
     pub monitor: Monitor,
     /// Theme files as served to browsers.
     pub themes: Arc<dyn ThemeAssetStore>,
@@ -43,6 +44,7 @@ impl App {
         let state = database.state_store();
         let settings = database.config_sink();
         let prompts = database.prompt_sink();
+        let scripts = database.script_registry();
         let themes = database.theme_store();
         let hub = Arc::new(Hub::new(config.ws.to_hub_config(), themes.clone(), settings.clone()));
         let events: Arc<dyn EventBus> = hub.clone();
@@ -50,12 +52,13 @@ impl App {
             .with_config(config.theme.to_handler_config());
 
         let monitor = MonitorBuilder::new(store.clone(), state.clone())
-            .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events)))
+            .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events.clone())))
+            .handler(Arc::new(ScriptHandler::new(scripts.clone()).with_events(events)))
             .handler(Arc::new(theme_handler))
             .handler(Arc::new(PromptHandler::new(prompts.clone())))
             .config(config.monitor.to_monitor_config())
             .build();
-        Ok(Self { config, store, state, settings, prompts, monitor, themes, hub })
+        Ok(Self { config, store, state, settings, prompts, scripts, monitor, themes, hub })
     }
 
     /// Returns `only` when given (checked to be a valid name), else every bot in storage.

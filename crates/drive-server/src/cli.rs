@@ -65,6 +65,22 @@ pub enum Command {
     Settings(NamedBotArgs),
     /// Print a bot's system prompt.
     Prompt(NamedBotArgs),
+    /// Compile a script file and print its diagnostics; exit code 1 when it has errors.
+    Compile(CompileArgs),
+    /// Print a bot's tool registry, in the OpenAI and MCP forms.
+    Tools(NamedBotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The `.bas` file; its stem names the tool it declares.
+    pub file: PathBuf,
+    /// Print one JSON object: diagnostics, tool (both forms) and manifest.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the syntax tree (as JSON).
+    #[arg(long)]
+    pub ast: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +152,9 @@ impl Cli {
 pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
     let config = cli.load_config()?;
     let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Compile(args) = &command {
+        return compile(args, out);
+    }
     if matches!(command, Command::Run) {
         crate::run::seed_default_storage(&config)?;
     }
@@ -147,6 +166,9 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<E
         Command::Status(args) => status(&app, args, out).await,
         Command::Settings(args) => settings(&app, args, out).await,
         Command::Prompt(args) => prompt(&app, args, out).await,
+        Command::Tools(args) => tools(&app, args, out).await,
+        // Handled above without opening storage or database; kept for exhaustiveness.
+        Command::Compile(args) => compile(&args, out),
     }
 }
 
@@ -326,3 +348,81 @@ fn write_json(out: &mut (dyn Write + Send), value: &serde_json::Value) -> anyhow
 
 /// How long shutdown may take after Ctrl-C before the process exits anyway.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Compiles one file without storage or database.
+fn compile(args: &CompileArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let stem = args.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let compiled = drive_handlers::basic::compile_bytes(&stem, &bytes)
+        .with_context(|| format!("compiling {}", args.file.display()))?;
+    let exit = if compiled.has_errors() { Exit::Failures } else { Exit::Success };
+
+    if args.json {
+        let tool = compiled
+            .tool
+            .as_ref()
+            .map(|tool| json!({ "openai": tool.openai(), "mcp": tool.mcp() }));
+        let mut doc = json!({
+            "diagnostics": compiled.diagnostics,
+            "tool": tool,
+            "manifest": compiled.manifest,
+        });
+        if args.ast {
+            doc["tree"] = serde_json::to_value(&compiled.tree)?;
+        }
+        write_json(out, &doc)?;
+        return Ok(exit);
+    }
+    let file = args.file.display();
+    for diagnostic in &compiled.diagnostics {
+        let severity = match diagnostic.severity {
+            drive_core::Severity::Error => "error",
+            drive_core::Severity::Warning => "warning",
+        };
+        writeln!(
+            out,
+            "{file}:{}:{}: {severity}: {}",
+            diagnostic.line, diagnostic.column, diagnostic.message
+        )?;
+    }
+    if args.ast {
+        write_json(out, &serde_json::to_value(&compiled.tree)?)?;
+    }
+    Ok(exit)
+}
+
+async fn tools(
+    app: &App,
+    args: NamedBotArgs,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Exit> {
+    let bot = BotName::new(args.bot)?;
+    let tools = app.scripts.tools(&bot).await.context("reading the tool registry")?;
+    if args.json {
+        let mut entries = Vec::new();
+        for registered in &tools {
+            let openai: serde_json::Value = serde_json::from_str(&registered.tool.openai)?;
+            let mcp: serde_json::Value = serde_json::from_str(&registered.tool.mcp)?;
+            entries.push(json!({
+                "key": registered.key,
+                "name": registered.tool.name,
+                "openai": openai,
+                "mcp": mcp,
+            }));
+        }
+        write_json(out, &json!({ "bot": bot, "tools": entries }))?;
+        return Ok(Exit::Success);
+    }
+    for registered in &tools {
+        let mcp: serde_json::Value = serde_json::from_str(&registered.tool.mcp)?;
+        let description = mcp["description"].as_str().unwrap_or_default();
+        writeln!(
+            out,
+            "{:<24} {:<40} {description}",
+            registered.tool.name,
+            registered.key.as_str()
+        )?;
+    }
+    Ok(Exit::Success)
+}
