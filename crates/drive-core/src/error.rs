@@ -19,6 +19,10 @@ pub enum StoreError {
     /// The object is larger than the configured limit for its kind.
     #[error("object is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
+    /// The key cannot be addressed safely by this backend (`..` segments, backslashes or
+    /// control characters on a filesystem, ...); it is tracked but never read.
+    #[error("the key {key:?} cannot be read safely: {reason}")]
+    UnsafeKey { key: String, reason: &'static str },
 }
 
 impl StoreError {

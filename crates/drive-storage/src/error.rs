@@ -127,7 +127,7 @@ pub(crate) fn classify_s3_transport(operation: &'static str, source: reqwest::Er
 
 /// Returns the error for a key this backend refuses.
 pub(crate) fn unsafe_key(key: &str, reason: &'static str) -> StoreError {
-    StoreError::Refused(Box::new(StorageError::UnsafeKey { key: key.to_owned(), reason }))
+    StoreError::UnsafeKey { key: key.to_owned(), reason }
 }
 
 #[cfg(test)]

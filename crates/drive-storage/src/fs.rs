@@ -261,11 +261,11 @@ mod tests {
         std::fs::create_dir(fs.root().join("crm.gbai")).unwrap();
         for key in ["a\\..\\..\\etc", "nul\0byte", "line\nbreak"] {
             let key = ObjectKey::new(key);
-            let Err(StoreError::Refused(cause)) = fs.read(&bot, &key, 10).await else {
+            let Err(cause @ StoreError::UnsafeKey { .. }) = fs.read(&bot, &key, 10).await else {
                 panic!("{key:?} was not refused");
             };
             assert!(cause.to_string().contains(&format!("{:?}", key.as_str())), "{cause}");
-            assert!(matches!(fs.stat(&bot, &key).await, Err(StoreError::Refused(_))));
+            assert!(matches!(fs.stat(&bot, &key).await, Err(StoreError::UnsafeKey { .. })));
         }
     }
 

@@ -29,7 +29,7 @@ pub(crate) enum KeyPolicy {
 /// Returns `Ok` when `key` can be handed to a backend with `policy`.
 ///
 /// # Errors
-/// [`StoreError::Refused`] naming the key and the reason.
+/// [`StoreError::UnsafeKey`] naming the key and the reason.
 pub(crate) fn check_key(key: &str, policy: KeyPolicy) -> Result<(), StoreError> {
     if key.is_empty() {
         return Err(unsafe_key(key, "the key is empty"));
@@ -62,7 +62,7 @@ pub(crate) fn check_key(key: &str, policy: KeyPolicy) -> Result<(), StoreError> 
 /// Returns `Ok` when `key` names something that has content to read.
 ///
 /// # Errors
-/// [`StoreError::Refused`] for folder placeholder keys (`docs/`) and for keys refused by
+/// [`StoreError::UnsafeKey`] for folder placeholder keys (`docs/`) and for keys refused by
 /// [`check_key`].
 pub(crate) fn check_readable_key(key: &str, policy: KeyPolicy) -> Result<(), StoreError> {
     check_key(key, policy)?;
@@ -78,7 +78,7 @@ mod tests {
 
     fn check(key: &str, policy: KeyPolicy) -> Result<(), String> {
         check_key(key, policy).map_err(|err| match err {
-            StoreError::Refused(cause) => cause.to_string(),
+            err @ StoreError::UnsafeKey { .. } => err.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         })
     }
@@ -114,7 +114,7 @@ mod tests {
         assert!(check_key("docs/", KeyPolicy::Local).is_ok());
         assert!(matches!(
             check_readable_key("docs/", KeyPolicy::Remote),
-            Err(StoreError::Refused(_))
+            Err(StoreError::UnsafeKey { .. })
         ));
     }
 }

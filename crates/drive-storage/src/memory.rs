@@ -76,7 +76,7 @@ impl MemoryObjectStore {
     /// existing bucket does nothing.
     ///
     /// # Errors
-    /// [`StoreError::Refused`] for an empty name or one containing `/`.
+    /// [`StoreError::UnsafeKey`] for an empty name or one containing `/`.
     pub fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
         check_bucket_name(bucket)?;
         lock(&self.buckets).insert(bucket.to_owned());
@@ -86,7 +86,7 @@ impl MemoryObjectStore {
     /// Removes a bucket and everything in it; removing a missing bucket does nothing.
     ///
     /// # Errors
-    /// [`StoreError::Refused`] for an invalid bucket name.
+    /// [`StoreError::UnsafeKey`] for an invalid bucket name.
     pub async fn remove_bucket(&self, bucket: &str) -> Result<(), StoreError> {
         check_bucket_name(bucket)?;
         let prefix = format!("{bucket}/");
@@ -100,7 +100,7 @@ impl MemoryObjectStore {
     /// its modification time is later than that of any earlier write.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] when the bucket does not exist; [`StoreError::Refused`] for
+    /// [`StoreError::NotFound`] when the bucket does not exist; [`StoreError::UnsafeKey`] for
     /// keys [`ObjectStore::read`] would refuse, including folder placeholders.
     pub async fn put(
         &self,
@@ -124,7 +124,7 @@ impl MemoryObjectStore {
     /// Deletes an object; deleting a missing object does nothing.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] when the bucket does not exist; [`StoreError::Refused`] for
+    /// [`StoreError::NotFound`] when the bucket does not exist; [`StoreError::UnsafeKey`] for
     /// invalid keys.
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         let path = self.object_path(bucket, key)?;
@@ -311,7 +311,7 @@ mod tests {
     async fn writes_to_missing_buckets_are_not_found() {
         let store = MemoryObjectStore::new();
         assert!(matches!(store.put("nope.gbai", "a", "x").await, Err(StoreError::NotFound)));
-        assert!(matches!(store.create_bucket("a/b"), Err(StoreError::Refused(_))));
+        assert!(matches!(store.create_bucket("a/b"), Err(StoreError::UnsafeKey { .. })));
     }
 
     #[tokio::test]

@@ -100,8 +100,15 @@ impl Monitor {
             let mut listing = Vec::with_capacity(keys.len());
             for key in keys {
                 metrics::counter!("drive_storage_requests_total", "op" => "stat").increment(1);
-                let stat = self.inner.store.stat(bot, key).await.map_err(CycleError::Listing)?;
-                listing.extend(stat);
+                match self.inner.store.stat(bot, key).await {
+                    Ok(stat) => listing.extend(stat),
+                    // A key no backend call can address is left to the next full listing,
+                    // which tracks it without reading it.
+                    Err(err @ StoreError::UnsafeKey { .. }) => {
+                        warn!(object.key = %key, error = %err, "hint for an unsafe key ignored");
+                    }
+                    Err(err) => return Err(CycleError::Listing(err)),
+                }
             }
             let records = bot_state.records.get_or_insert_with(HashMap::new);
             let subset: HashMap<ObjectKey, FileRecord> = keys
@@ -306,6 +313,10 @@ impl Monitor {
             Err(StoreError::NotFound) => return Err((change, None, Resolution::Vanished)),
             Err(StoreError::TooLarge { size, limit }) => {
                 let error = format!("file is {size} bytes, over the limit of {limit} bytes");
+                return Err((change, None, Resolution::Invalid { error }));
+            }
+            Err(err @ StoreError::UnsafeKey { .. }) => {
+                let error = err.to_string();
                 return Err((change, None, Resolution::Invalid { error }));
             }
             Err(err) => {
