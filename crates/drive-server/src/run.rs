@@ -109,7 +109,8 @@ impl Service {
             }
             (false, _) => None,
         };
-        let live = LiveState { api: state.clone(), hub: app.hub.clone(), themes: app.themes.clone() };
+        let live =
+            LiveState { api: state.clone(), hub: app.hub.clone(), themes: app.themes.clone() };
         let routes = router(state.clone()).merge(crate::hub::routes(Arc::new(live)));
         let server_shutdown = shutdown.clone();
         let server = axum::serve(listener, routes)

@@ -1,12 +1,13 @@
 //! `GET /demo/{bot}`: a small page that shows a bot's theme (its stylesheets linked by their
 //! versioned URLs, its logo, title and colours) and includes live.js, so that an author can
-//! watch edits arrive without reloading.
+//! watch edits arrive without reloading. Stylesheets that other sheets of the theme import
+//! are not linked: they arrive through the importing sheet.
 //!
 //! Everything taken from the bot (paths, setting values, the token) is HTML-escaped; colours
 //! reach the page's first paint only when they look like colours, and every theme setting
 //! arrives through live.js anyway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use axum::http::HeaderMap;
 use axum::response::Html;
 use serde::Deserialize;
 
-use drive_core::{BotName, ThemeFile};
+use drive_core::{BotName, PersistError, ThemeAssetStore, ThemeFile, ThemePath};
 
+use super::css::references;
 use crate::http::ApiError;
 use crate::hub::{LiveState, authorize};
 
@@ -38,16 +40,47 @@ pub async fn demo_page(
     if !state.api.handle.bots().contains(&bot) {
         return Err(ApiError::NotFound(format!("no bot named {bot}")));
     }
-    let (files, settings) = state.hub.theme_state(&bot).await.map_err(|err| {
+    let unavailable = |err: PersistError| {
         ApiError::Unavailable(anyhow::Error::from(err).context(format!("theme of bot {bot}")))
-    })?;
-    Ok(Html(render(&bot, &files, &settings, query.token.as_deref())))
+    };
+    let (files, settings) = state.hub.theme_state(&bot).await.map_err(unavailable)?;
+    let referenced =
+        referenced_sheets(state.themes.as_ref(), &bot, &files).await.map_err(unavailable)?;
+    let entry_sheets: Vec<&ThemeFile> = files
+        .iter()
+        .filter(|file| file.path.to_ascii_lowercase().ends_with(".css"))
+        .filter(|file| !referenced.contains(&file.path))
+        .collect();
+    Ok(Html(render(&bot, &files, &entry_sheets, &settings, query.token.as_deref())))
+}
+
+/// Returns the paths of the stylesheets other stylesheets of the theme reference: the page
+/// gets them through those sheets (and live.js follows them there), not through links of
+/// their own.
+async fn referenced_sheets(
+    store: &dyn ThemeAssetStore,
+    bot: &BotName,
+    files: &[ThemeFile],
+) -> Result<HashSet<String>, PersistError> {
+    let mut referenced = HashSet::new();
+    for file in files {
+        let Some(path) = ThemePath::new(file.path.as_str()).filter(|p| p.extension() == "css")
+        else {
+            continue;
+        };
+        let Some(asset) = store.asset(bot, &path).await? else { continue };
+        let Ok(text) = std::str::from_utf8(&asset.bytes) else { continue };
+        let targets = references(text, &path).into_iter().map(|r| r.target.to_string());
+        referenced.extend(targets.filter(|target| *target != file.path));
+    }
+    Ok(referenced)
 }
 
 /// Returns the demo page of `bot`.
 fn render(
     bot: &BotName,
     files: &[ThemeFile],
+    entry_sheets: &[&ThemeFile],
     settings: &BTreeMap<String, String>,
     token: Option<&str>,
 ) -> String {
@@ -63,7 +96,7 @@ fn render(
         colours = escape(&first_paint_colours(settings)),
         title = escape(title),
     );
-    for file in files.iter().filter(|file| file.path.to_ascii_lowercase().ends_with(".css")) {
+    for file in entry_sheets {
         let Some(url) = &file.url else { continue };
         let _ = writeln!(
             page,
@@ -166,7 +199,8 @@ mod tests {
             ("theme-color2".to_owned(), "red;}body{x:y".to_owned()),
         ]);
 
-        let page = render(&bot, &[css, logo], &settings, Some("t\"k"));
+        let files = [css, logo];
+        let page = render(&bot, &files, &[&files[0]], &settings, Some("t\"k"));
 
         assert!(page.contains(
             "<link rel=\"stylesheet\" href=\"/themes/shop/a%22b.css?v=1\" \
