@@ -97,6 +97,8 @@ impl BucketPath<'_> {
         let target = ListTarget {
             bucket: self.bucket,
             prefix: &self.prefix,
+            folder: "",
+            recursive: true,
             classify: self.classify,
             enrich,
         };

@@ -14,6 +14,9 @@
 //! permanent in one place (`error`). Keys that come from outside are checked before they
 //! reach a backend (`keys`); keys from listings are returned exactly as stored.
 //!
+//! [`RequestCounter`] counts the LIST, GET and HEAD requests a store makes, at the S3
+//! transport or, for any backend, through [`CountingObjectStore`].
+//!
 //! With the `test-util` feature, [`contract`] holds the suite of behaviours every backend
 //! shows and the [`StoreFixture`](contract::StoreFixture) trait that seeds a backend for it.
 //!
@@ -28,14 +31,18 @@ mod backend;
 mod config;
 #[cfg(any(test, feature = "test-util"))]
 pub mod contract;
+mod counting;
 mod error;
 mod fs;
 mod keys;
 mod lister;
 mod memory;
 mod s3;
+#[cfg(test)]
+mod scan_tests;
 
 pub use config::{S3Settings, Secret, StorageConfig, StorageUrl};
+pub use counting::{CountingObjectStore, RequestCounter, RequestCounts};
 pub use error::{BoxedCause, StorageError};
 pub use fs::FsObjectStore;
 pub use memory::MemoryObjectStore;

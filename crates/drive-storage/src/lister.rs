@@ -56,12 +56,17 @@ pub(crate) struct ListTarget<'a> {
     pub(crate) bucket: &'a str,
     /// The path of the bucket inside the operator (`crm.gbai/`), or empty for the root.
     pub(crate) prefix: &'a str,
+    /// The folder to list inside the bucket (`crm.gbot/`), or empty for all of it.
+    pub(crate) folder: &'a str,
+    /// False to list one level only: subfolders come back as zero-byte `name/` entries.
+    pub(crate) recursive: bool,
     pub(crate) classify: fn(opendal::Error) -> StoreError,
     pub(crate) enrich: Option<Enricher>,
 }
 
 impl OpendalLister {
-    /// Starts a recursive listing and fetches its first page.
+    /// Starts a listing (recursive unless the target says otherwise) and fetches its first
+    /// page.
     ///
     /// # Errors
     /// The classified error of the first list request.
@@ -69,9 +74,14 @@ impl OpendalLister {
         op: &opendal::Operator,
         target: ListTarget<'_>,
     ) -> Result<Self, StoreError> {
-        let path = if target.prefix.is_empty() { "/" } else { target.prefix };
-        let entries =
-            op.lister_with(path).recursive(true).limit(PAGE_SIZE).await.map_err(target.classify)?;
+        let path = format!("{}{}", target.prefix, target.folder);
+        let path = if path.is_empty() { "/" } else { &path };
+        let entries = op
+            .lister_with(path)
+            .recursive(target.recursive)
+            .limit(PAGE_SIZE)
+            .await
+            .map_err(target.classify)?;
 
         let mut lister = Self {
             bucket: target.bucket.to_owned(),

@@ -3,7 +3,8 @@
 //!
 //! Objects are listed, read and stat'ed through opendal, one operator per bucket, built on
 //! first use and kept. Listings use ListObjectsV2, whose answer carries each object's ETag,
-//! size and last-modified time: no HEAD per object. Bots are discovered with ListBuckets,
+//! size and last-modified time: no HEAD per object; the top-level folders of a bucket are
+//! listed concurrently ([`fanout`]). Bots are discovered with ListBuckets,
 //! which opendal does not offer, so [`buckets`] signs and sends it itself.
 //!
 //! Credentials come only from [`S3Settings`]: loading them from the environment, profile
@@ -16,6 +17,7 @@
 //! bucket names with dots do not work with virtual-host style over TLS.
 
 pub(crate) mod buckets;
+pub(crate) mod fanout;
 pub(crate) mod sigv4;
 
 use std::collections::HashMap;
@@ -30,9 +32,11 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 use drive_core::{BotName, Lister, ObjectKey, ObjectMeta, ObjectStore, StoreError};
 
 use self::buckets::BucketApi;
+use self::fanout::FolderFanOutLister;
 use self::sigv4::Credentials;
 use crate::backend::BucketPath;
 use crate::config::{S3Settings, Secret, parse_endpoint};
+use crate::counting::{CountingTransport, RequestCounter};
 use crate::error::{StorageError, classify_s3};
 use crate::keys::KeyPolicy;
 
@@ -45,6 +49,7 @@ pub struct S3ObjectStore {
     session_token: Option<Secret>,
     virtual_host_style: bool,
     client: reqwest::Client,
+    counter: Option<RequestCounter>,
     operators: Mutex<HashMap<String, opendal::Operator>>,
 }
 
@@ -95,8 +100,18 @@ impl S3ObjectStore {
             session_token: settings.session_token.clone(),
             virtual_host_style: settings.virtual_host_style,
             client,
+            counter: None,
             operators: Mutex::default(),
         })
+    }
+
+    /// Returns this store counting every request it sends into `counter`, by type.
+    ///
+    /// Call it before the store is used: operators built earlier keep sending uncounted.
+    #[must_use]
+    pub fn with_request_counter(mut self, counter: RequestCounter) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// Returns the operator of `bucket`, building it on first use.
@@ -120,7 +135,13 @@ impl S3ObjectStore {
         if self.virtual_host_style {
             builder = builder.enable_virtual_host_style();
         }
-        let transport = HttpTransporter::new(ReqwestTransport::new(self.client.clone()));
+        let inner = ReqwestTransport::new(self.client.clone());
+        let transport = match &self.counter {
+            Some(counter) => {
+                HttpTransporter::new(CountingTransport { inner, counter: counter.clone() })
+            }
+            None => HttpTransporter::new(inner),
+        };
         let op = opendal::Operator::new(builder)
             .map_err(|err| StoreError::Refused(Box::new(err)))?
             .with_context(OperationContext::new().with_http_transport(transport));
@@ -165,7 +186,7 @@ impl ObjectStore for S3ObjectStore {
     async fn list(&self, bot: &BotName) -> Result<Box<dyn Lister>, StoreError> {
         let bucket = bot.bucket();
         let op = self.operator(&bucket)?;
-        Ok(Box::new(bucket_path(&op, &bucket).list(None).await?))
+        Ok(Box::new(FolderFanOutLister::start(op, &bucket).await?))
     }
 
     async fn read(&self, bot: &BotName, key: &ObjectKey, limit: u64) -> Result<Bytes, StoreError> {
