@@ -95,7 +95,10 @@ async fn running_service_applies_an_edit_serves_http_and_restarts_clean() {
     assert_eq!(report["failed"], 0);
     assert_eq!(http(addr, "POST", "/api/bots/nobody/sync").await.0, 404);
 
-    // Readiness, the status API and metrics.
+    // The status page, readiness, the status API and metrics.
+    let (status, body) = http(addr, "GET", "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>Drive Monitor</title>") && body.contains("/api/bots"));
     let (status, body) = http(addr, "GET", "/readyz").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = http(addr, "GET", "/api/bots").await;

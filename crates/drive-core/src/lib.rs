@@ -36,8 +36,9 @@ pub use error::{BoxError, PersistError, StoreError};
 pub use event::{BotEvent, EventBus, NoEventBus, ThemeFile};
 pub use kind::{Kind, classify};
 pub use monitor::{
-    BotReport, ChangeError, Clock, CycleError, CycleRecord, DeletionGuard, Monitor, MonitorBuilder,
-    MonitorConfig, MonitorHandle, Plan, RetryPolicy, SizeLimits, SystemClock, TokioClock,
+    BotReport, ChangeError, Clock, CycleError, CycleProgress, CycleRecord, DeletionGuard, Monitor,
+    MonitorBuilder, MonitorConfig, MonitorHandle, Plan, RetryPolicy, SizeLimits, SystemClock,
+    TokioClock,
 };
 pub use object::{ContentHash, ETag, ObjectKey, ObjectMeta, Timestamp};
 pub use ports::{

@@ -70,6 +70,7 @@ pub(crate) async fn list_bots(
             "tracked": status.tracked,
             "failing": status.failing.len(),
             "last_cycle": status.recent_cycles.last(),
+            "progress": status.progress,
         }));
     }
     Ok(Json(json!({ "bots": bots })))

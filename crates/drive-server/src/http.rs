@@ -28,6 +28,7 @@ pub struct ApiState {
 /// Returns the service's routes.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(crate::api::readyz))
         .route("/metrics", get(crate::api::metrics_text))
@@ -40,6 +41,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::webhook::MAX_BODY_BYTES)),
         )
         .with_state(state)
+}
+
+/// A page for people: the status API rendered, refreshed every two seconds.
+async fn status_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../assets/status.html"))
 }
 
 async fn healthz() -> &'static str {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use drive_core::{BotName, CycleRecord, FileStateStore, FileStatus, Kind, Monitor, PersistError};
+use drive_core::{
+    BotName, CycleProgress, CycleRecord, FileStateStore, FileStatus, Kind, Monitor, PersistError,
+};
 
 /// The status of one bot.
 #[derive(Debug, Serialize)]
@@ -16,6 +18,8 @@ pub struct BotStatus {
     pub failing: Vec<Failing>,
     /// The last cycles this process ran, oldest first (empty in one-shot commands).
     pub recent_cycles: Vec<CycleRecord>,
+    /// How far the running cycle has come, while one runs.
+    pub progress: Option<CycleProgress>,
 }
 
 /// Files of one kind by status.
@@ -80,5 +84,6 @@ pub async fn bot_status(
         files,
         failing,
         recent_cycles: monitor.recent_cycles(bot),
+        progress: monitor.progress(bot),
     })
 }

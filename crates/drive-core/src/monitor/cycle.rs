@@ -34,6 +34,49 @@ impl BotState {
     }
 }
 
+/// Most changes handed to one handler call, so that long first runs report progress and a
+/// timeout cuts off a bounded amount of work.
+const BATCH_CHANGES: usize = 256;
+
+/// Changes of one cycle at which progress is worth logging.
+const PROGRESS_LOG_THRESHOLD: usize = 1000;
+
+/// Reports how far a cycle with many changes has come, in the log (every tenth) and in
+/// [`Monitor::progress`]; cleared when dropped.
+pub(crate) struct Progress<'a> {
+    monitor: &'a Monitor,
+    bot: &'a BotName,
+    total: usize,
+    logged_tenths: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Progress<'a> {
+    fn start(monitor: &'a Monitor, bot: &'a BotName, total: usize) -> Self {
+        let logged_tenths = std::sync::atomic::AtomicUsize::new(0);
+        let progress = Self { monitor, bot, total, logged_tenths };
+        progress.advance(0);
+        progress
+    }
+
+    fn advance(&self, done: usize) {
+        self.monitor.set_progress(self.bot, Some(super::CycleProgress { done, total: self.total }));
+        if self.total < PROGRESS_LOG_THRESHOLD {
+            return;
+        }
+        let tenths = done * 10 / self.total.max(1);
+        let logged = self.logged_tenths.fetch_max(tenths, std::sync::atomic::Ordering::Relaxed);
+        if tenths > logged {
+            info!(done, total = self.total, "cycle progress");
+        }
+    }
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        self.monitor.set_progress(self.bot, None);
+    }
+}
+
 /// What a cycle is asked to do.
 #[derive(Clone, Debug)]
 pub(crate) struct CycleOptions {
@@ -225,6 +268,7 @@ impl Monitor {
         records: &HashMap<ObjectKey, FileRecord>,
         changes: Vec<Change>,
     ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
+        let progress = Progress::start(self, bot, changes.len());
         let mut by_kind: BTreeMap<Kind, Vec<Change>> = BTreeMap::new();
         for change in changes {
             by_kind.entry(change.kind()).or_default().push(change);
@@ -234,15 +278,20 @@ impl Monitor {
         for (kind, changes) in by_kind {
             if kind == Kind::Ignored {
                 resolved.extend(changes.into_iter().map(|c| (c, None, Resolution::Ignored)));
+                progress.advance(resolved.len());
                 continue;
             }
             let Some(handler) = self.inner.handlers.get(&kind) else {
                 resolved.extend(changes.into_iter().map(|c| (c, None, Resolution::Unhandled)));
+                progress.advance(resolved.len());
                 continue;
             };
             let span = debug_span!("batch", kind = %kind, changes = changes.len());
-            let batch = self.process_kind(bot, records, handler.as_ref(), changes);
+            let done_before = resolved.len();
+            let batch =
+                self.process_kind(bot, records, handler.as_ref(), changes, &progress, done_before);
             resolved.extend(batch.instrument(span).await);
+            progress.advance(resolved.len());
         }
         resolved
     }
@@ -255,6 +304,8 @@ impl Monitor {
         records: &HashMap<ObjectKey, FileRecord>,
         handler: &dyn crate::ChangeHandler,
         changes: Vec<Change>,
+        progress: &Progress<'_>,
+        done_before: usize,
     ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
         let config = &self.inner.config;
         let limit = config.size_limits.limit(handler.kind());
@@ -275,11 +326,11 @@ impl Monitor {
                 Ok((input, meta)) => {
                     batch_bytes += input.content.as_ref().map_or(0, |c| c.bytes.len() as u64);
                     batch.push((input, meta));
-                    if batch_bytes >= config.max_batch_bytes {
-                        resolved.extend(
-                            self.call_handler(bot, handler, std::mem::take(&mut batch)).await,
-                        );
+                    if batch_bytes >= config.max_batch_bytes || batch.len() >= BATCH_CHANGES {
+                        let full = std::mem::take(&mut batch);
+                        resolved.extend(self.call_handler(bot, handler, full).await);
                         batch_bytes = 0;
+                        progress.advance(done_before + resolved.len());
                     }
                 }
                 Err(done) => resolved.push(done),

@@ -102,6 +102,7 @@ impl MonitorBuilder {
                 clock: self.clock,
                 bots: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
+                progress: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -126,6 +127,15 @@ struct Inner {
     /// The last cycles of every bot, newest last; apart from `bots` so that reading them
     /// never waits for a running cycle.
     recent: Mutex<HashMap<BotName, VecDeque<CycleRecord>>>,
+    /// How far the running cycle of each bot has come.
+    progress: Mutex<HashMap<BotName, CycleProgress>>,
+}
+
+/// How far a running cycle has come: changes resolved of the changes it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CycleProgress {
+    pub done: usize,
+    pub total: usize,
 }
 
 /// Cycles remembered per bot for the status API.
@@ -216,6 +226,20 @@ impl Monitor {
         let earliest = bot_state.lock().await.earliest_retry()?;
         let wait = earliest.as_nanos().saturating_sub(self.inner.clock.now().as_nanos());
         Some(std::time::Duration::from_nanos(u64::try_from(wait).unwrap_or(0)))
+    }
+
+    /// Returns how far the running cycle of `bot` has come, `None` when none runs.
+    pub fn progress(&self, bot: &BotName) -> Option<CycleProgress> {
+        let progress = self.inner.progress.lock().unwrap_or_else(|poison| poison.into_inner());
+        progress.get(bot).copied()
+    }
+
+    pub(crate) fn set_progress(&self, bot: &BotName, value: Option<CycleProgress>) {
+        let mut progress = self.inner.progress.lock().unwrap_or_else(|poison| poison.into_inner());
+        match value {
+            Some(value) => progress.insert(bot.clone(), value),
+            None => progress.remove(bot),
+        };
     }
 
     /// Returns the last cycles of `bot`, oldest first.

@@ -556,3 +556,25 @@ async fn a_failed_change_is_retried_when_due_not_at_the_next_poll() {
     assert_eq!(fx.state.record(&bot(), "crm.gbot/config.csv").unwrap().status, FileStatus::Live);
     assert!(handle.shutdown(Duration::from_secs(5)).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_long_cycle_reports_its_progress_batch_by_batch() {
+    let store = Arc::new(MemoryObjectStoreForTests::new());
+    let state = Arc::new(MemoryStateStoreForTests::new());
+    for n in 0..300 {
+        store.put(&bot(), &format!("c{n}.gbot/config.csv"), "a,1");
+    }
+    let handler = ScriptedHandlerForTests::with_delay(Kind::Settings, Duration::from_secs(1));
+    let monitor = monitor_over(&store, &state, handler, MonitorConfig::default());
+
+    let running = tokio::spawn({
+        let monitor = monitor.clone();
+        async move { monitor.sync(&bot()).await.map(|report| report.processed) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(monitor.progress(&bot()), Some(CycleProgress { done: 0, total: 300 }));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(monitor.progress(&bot()), Some(CycleProgress { done: 256, total: 300 }));
+    assert_eq!(running.await.unwrap().unwrap(), 300);
+    assert_eq!(monitor.progress(&bot()), None);
+}
