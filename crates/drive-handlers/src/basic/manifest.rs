@@ -122,7 +122,7 @@ impl Collector<'_> {
                     .iter()
                     .map(|arg| Arg { pos: arg.pos, keyword: None, value: Some(arg.clone()) })
                     .collect();
-                self.command(pos, &name.replace('_', " ").to_uppercase(), &args);
+                self.command(pos, &name.replace('_', " ").to_ascii_uppercase(), &args);
             }
             StatementKind::Table(table) => self.manifest.tables.push(DeclaredTable {
                 line: pos.line,
@@ -158,7 +158,9 @@ impl Collector<'_> {
         match name {
             "SET SCHEDULE" => self.schedule(pos, args),
             "WEBHOOK" | "USE KB" | "USE TOOL" | "ADD TOOL" => {
-                let Some(declared) = self.literal(pos, name, positional(args, 0)) else { return };
+                let Some(declared) = self.literal(name, "name", positional(args, 0)) else {
+                    return;
+                };
                 let list = match name {
                     "WEBHOOK" => &mut self.manifest.webhooks,
                     "USE KB" => &mut self.manifest.knowledge_bases,
@@ -169,8 +171,8 @@ impl Collector<'_> {
             }
             "USE WEBSITE" => {
                 let refresh_arg = keyword(args, "REFRESH").or_else(|| positional(args, 1));
-                let Some(url) = self.literal(pos, name, positional(args, 0)) else { return };
-                let refresh = self.literal(pos, name, refresh_arg);
+                let Some(url) = self.literal(name, "URL", positional(args, 0)) else { return };
+                let refresh = self.literal(name, "refresh period", refresh_arg);
                 self.manifest.websites.push(Website { line, url, refresh });
             }
             _ => {}
@@ -196,37 +198,33 @@ impl Collector<'_> {
                 return;
             }
         };
-        let Some(cron) = self.literal(pos, "SET SCHEDULE", Some(cron_arg)) else { return };
-        let name = name_arg.and_then(|name| self.literal(pos, "SET SCHEDULE", Some(name)));
+        let Some(cron) = self.literal("SET SCHEDULE", "cron expression", Some(cron_arg)) else {
+            return;
+        };
+        let name = name_arg.and_then(|name| self.literal("SET SCHEDULE", "name", Some(name)));
         if let Err(reason) = check_cron(&cron) {
-            self.error(
-                cron_arg.pos,
-                format!(
-                    "SET SCHEDULE {cron:?} is not a valid cron expression ({reason}); write 5 \
-                     fields (minute hour day month weekday) or 6 with seconds first"
-                ),
+            let message = format!(
+                "SET SCHEDULE {cron:?} is not a valid cron expression: {reason}; write 5 fields \
+                 (minute hour day month weekday), or 6 with seconds first"
             );
+            self.error(cron_arg.pos, message);
             return;
         }
         self.manifest.schedules.push(Schedule { line: pos.line, name, cron });
     }
 
     /// Returns the text of a string literal; warns when the value is computed instead.
-    fn literal(&mut self, pos: Pos, command: &str, value: Option<&Expr>) -> Option<String> {
+    fn literal(&mut self, command: &str, what: &str, value: Option<&Expr>) -> Option<String> {
         let value = value?;
         if let ExprKind::String { value } = &value.kind {
             return Some(value.clone());
         }
-        self.diagnostics.push(
-            Diagnostic::warning(
-                pos.line,
-                format!(
-                    "{command} gets a value computed when the script runs, so the manifest \
-                     cannot list it; write the name in double quotes to have it registered"
-                ),
-            )
-            .at_column(value.pos.column),
+        let message = format!(
+            "{command} gets its {what} computed when the script runs, so the manifest cannot \
+             list it; write it in double quotes to have it registered"
         );
+        self.diagnostics
+            .push(Diagnostic::warning(value.pos.line, message).at_column(value.pos.column));
         None
     }
 
@@ -245,8 +243,16 @@ fn keyword<'a>(args: &'a [Arg], word: &str) -> Option<&'a Expr> {
     args.iter().find(|arg| arg.keyword.as_deref() == Some(word)).and_then(|arg| arg.value.as_ref())
 }
 
-/// Checks a cron expression: 5 fields, or 6 with seconds first; no year field.
+/// Checks a cron expression: 5 fields, or 6 with seconds first; no year field. Returns
+/// what is wrong, in words for the author.
 pub(crate) fn check_cron(text: &str) -> Result<(), String> {
+    let fields = text.split_whitespace().count();
+    if !(fields == 5 || fields == 6 || text.trim_start().starts_with('@')) {
+        return Err(format!("it has {fields} fields"));
+    }
     let parser = CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();
-    parser.parse(text).map(|_| ()).map_err(|err| err.to_string())
+    parser.parse(text).map(|_| ()).map_err(|err| {
+        // croner's messages are sentences; these read as a clause of ours.
+        err.to_string().trim_end_matches('.').to_lowercase()
+    })
 }

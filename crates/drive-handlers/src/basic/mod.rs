@@ -42,9 +42,17 @@ mod syntax;
 mod tool;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod parser_tests;
 #[cfg(test)]
+mod printer_tests;
+#[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tool_manifest_tests;
 
 use drive_core::{Diagnostic, Severity};
 use serde::Serialize;

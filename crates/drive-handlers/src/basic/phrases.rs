@@ -223,7 +223,7 @@ pub(crate) fn read_phrase(tokens: &[Token], site: PhraseSite) -> Phrase {
         .iter()
         .take(3)
         .map_while(|token| match &token.kind {
-            Tok::Word(word) => Some(word.to_uppercase()),
+            Tok::Word(word) => Some(word.to_ascii_uppercase()),
             _ => None,
         })
         .collect();
@@ -237,7 +237,7 @@ pub(crate) fn read_phrase(tokens: &[Token], site: PhraseSite) -> Phrase {
     let name = tokens[..len]
         .iter()
         .filter_map(|token| match &token.kind {
-            Tok::Word(word) => Some(word.to_uppercase()),
+            Tok::Word(word) => Some(word.to_ascii_uppercase()),
             _ => None,
         })
         .collect::<Vec<_>>()
@@ -248,7 +248,12 @@ pub(crate) fn read_phrase(tokens: &[Token], site: PhraseSite) -> Phrase {
 /// Returns true when `tokens[idx]` is a word that joins the phrase before it.
 fn extends_phrase(tokens: &[Token], idx: usize, at_line_end_too: bool) -> bool {
     let Some(Tok::Word(word)) = tokens.get(idx).map(|token| &token.kind) else { return false };
-    if !is_capitalised(word) || is_reserved(word) || starts_known_phrase(word) {
+    let joins = is_capitalised(word)
+        && !is_reserved(word)
+        && !is_literal_word(word)
+        && !is_statement_keyword(word)
+        && !starts_known_phrase(word);
+    if !joins {
         return false;
     }
     match tokens.get(idx + 1) {
@@ -319,6 +324,38 @@ pub(crate) fn is_operator_word(word: &str) -> bool {
 
 pub(crate) fn is_literal_word(word: &str) -> bool {
     LITERAL_WORDS.iter().any(|literal| literal.eq_ignore_ascii_case(word))
+}
+
+/// Returns true for the words that open a statement of the dialect's own syntax.
+pub(crate) fn is_statement_keyword(word: &str) -> bool {
+    const KEYWORDS: [&str; 25] = [
+        "BEGIN",
+        "CASE",
+        "DESCRIPTION",
+        "DO",
+        "ELSE",
+        "ELSEIF",
+        "END",
+        "EXIT",
+        "FOR",
+        "FUNCTION",
+        "GOTO",
+        "HEAR",
+        "IF",
+        "LET",
+        "LOOP",
+        "NEXT",
+        "ON",
+        "PARAM",
+        "RETURN",
+        "SELECT",
+        "SUB",
+        "TABLE",
+        "WEND",
+        "WHILE",
+        "WITH",
+    ];
+    KEYWORDS.iter().any(|keyword| keyword.eq_ignore_ascii_case(word))
 }
 
 /// Words that cannot name a variable or a command word inside an expression.

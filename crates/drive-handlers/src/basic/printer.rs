@@ -317,11 +317,17 @@ fn arguments(args: &[Arg], wrap_first: bool) -> String {
 
 /// Prints a whole argument: a keyword call standing alone needs no parentheses there.
 fn argument_value(value: &Expr) -> String {
+    argument_value_at(value, Precedence::Or)
+}
+
+/// Prints a whole argument at least `min` tight. A keyword call is printed bare: in
+/// parentheses right after a phrase it would read as a call of that phrase.
+fn argument_value_at(value: &Expr, min: Precedence) -> String {
     match &value.kind {
         ExprKind::KeywordCall { name, args } => {
             format!("{name}{}", arguments_at(args, Precedence::Additive))
         }
-        _ => expr(value, Precedence::Or),
+        _ => expr(value, min),
     }
 }
 
@@ -335,7 +341,9 @@ fn arguments_at(args: &[Arg], min: Precedence) -> String {
                 text.push_str(&format!(" {keyword} {}", expr(value, min)));
             }
             (Some(keyword), None) => text.push_str(&format!(" {keyword}")),
-            (None, Some(value)) => text.push_str(&format!("{separator}{}", expr(value, min))),
+            (None, Some(value)) => {
+                text.push_str(&format!("{separator}{}", argument_value_at(value, min)));
+            }
             (None, None) => {}
         }
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::basic::{
     Arg, CompiledScript, ErrorHandler, Expr, ExprKind, HearAs, ParamKind, Statement, StatementKind,
-    SyntaxTree, UnaryOp, compile,
+    SyntaxTree, UnaryOp, compile, print,
 };
 
 /// Compiles `source` as `script.bas` and compares a rendering of the result with `expected`:
@@ -49,6 +49,62 @@ pub(crate) fn dump(tree: &SyntaxTree) -> String {
     let mut out = String::new();
     statements(&mut out, &tree.body, 0);
     out
+}
+
+/// Returns the JSON of a tree with every `line` and `column` removed.
+pub(crate) fn without_positions(tree: &SyntaxTree) -> Value {
+    let mut value = serde_json::to_value(tree).unwrap();
+    strip(&mut value);
+    value
+}
+
+fn strip(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.remove("line");
+            fields.remove("column");
+            fields.values_mut().for_each(strip);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// Asserts that `source` parses without errors, that its printed form parses to the same
+/// tree (positions aside) and that printing is stable; returns the printed form.
+#[track_caller]
+pub(crate) fn assert_round_trip(source: &str) -> String {
+    let first = compile("script", source);
+    assert!(!first.has_errors(), "{source}\n{:#?}", first.diagnostics);
+    let printed = print(&first.tree);
+    let second = compile("script", &printed);
+    assert!(!second.has_errors(), "printed:\n{printed}\n{:#?}", second.diagnostics);
+    assert_eq!(
+        without_positions(&first.tree),
+        without_positions(&second.tree),
+        "printed:\n{printed}"
+    );
+    assert_eq!(print(&second.tree), printed);
+    printed
+}
+
+/// Returns how deeply JSON text nests arrays and objects.
+pub(crate) fn json_nesting(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0_usize, 0, false, false);
+    for c in json.chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') | (false, _, '"') => in_string = !in_string,
+            (false, _, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn statements(out: &mut String, statements: &[Statement], depth: usize) {

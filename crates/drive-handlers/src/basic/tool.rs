@@ -11,8 +11,9 @@
 //! `string`; `date` to `string` with `format: date`; `datetime timestamp` to `string` with
 //! `format: date-time`; `integer int number` to `integer`; `float double decimal money` to
 //! `number`; `boolean bool` to `boolean`; `array list` to `array`; `object map` to `object`.
-//! Names are compared without regard to case. `AS "a", "b"` is a string limited to those
-//! values, like `ENUM`.
+//! Names are compared without regard to case. `AS "a", "b"` limits the parameter to those
+//! values, like `ENUM`; its type is what the values all are (integer, number, boolean),
+//! otherwise string.
 //!
 //! An unknown type (`AS QRCODE`) is a warning and the parameter is declared a string: the
 //! model can always send text, the script receives what the author most likely meant (a file
@@ -258,7 +259,19 @@ fn tool_param(pos: Pos, param: &Param, diagnostics: &mut Vec<Diagnostic>) -> Too
                 ("string", None, Vec::new())
             }
         },
-        ParamKind::Choices { values } => ("string", None, values.iter().map(json_value).collect()),
+        ParamKind::Choices { values } => {
+            let mut values: Vec<Value> = values.iter().map(json_value).collect();
+            let json_type = choices_type(&values);
+            if json_type == "string" {
+                // Mixed choices are offered as text, so that the enum matches its type.
+                for value in &mut values {
+                    if !value.is_string() {
+                        *value = Value::String(value.to_string());
+                    }
+                }
+            }
+            (json_type, None, values)
+        }
     };
     if let Some(values) = &param.allowed {
         allowed = values.iter().map(json_value).collect();
@@ -272,6 +285,19 @@ fn tool_param(pos: Pos, param: &Param, diagnostics: &mut Vec<Diagnostic>) -> Too
         examples: param.example.iter().map(json_value).collect(),
     };
     ToolParam { name: param.name.clone(), line: pos.line, required: !param.optional, schema }
+}
+
+/// Returns the JSON Schema type of `AS "a", "b"` choices: what they all are, or `string`.
+fn choices_type(values: &[Value]) -> &'static str {
+    if values.iter().all(|value| value.as_i64().is_some() || value.as_u64().is_some()) {
+        "integer"
+    } else if values.iter().all(Value::is_number) {
+        "number"
+    } else if values.iter().all(Value::is_boolean) {
+        "boolean"
+    } else {
+        "string"
+    }
 }
 
 /// Returns the JSON Schema type and format of a dialect type name, `None` when unknown.

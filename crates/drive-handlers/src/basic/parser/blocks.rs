@@ -653,7 +653,7 @@ fn table_field(line: &Line) -> PResult<TableField> {
         cur.advance(1);
     }
     cur.expect_end_or(shape)?;
-    Ok(TableField { pos, name, type_name: type_name.to_lowercase(), size, scale, key })
+    Ok(TableField { pos, name, type_name: type_name.to_ascii_lowercase(), size, scale, key })
 }
 
 fn table_number(cur: &mut Cursor<'_>) -> PResult<u32> {

@@ -20,8 +20,9 @@
 use crate::basic::lexer::{Sym, Tok, Token};
 use crate::basic::parser::cursor::{Cursor, Fault, PResult, describe, is_word};
 use crate::basic::phrases::{
-    PhraseSite, is_clause_word, is_literal_word, is_operator_word, read_phrase, starts_argument,
-    starts_keyword_call, starts_value_keyword_call,
+    PhraseSite, is_clause_word, is_literal_word, is_operator_word, is_statement_keyword,
+    read_phrase, starts_argument, starts_keyword_call, starts_known_phrase,
+    starts_value_keyword_call,
 };
 use crate::basic::syntax::{Arg, BinaryOp, Expr, ExprKind, ObjectEntry, Pos, UnaryOp};
 
@@ -75,7 +76,17 @@ pub(crate) fn target(cur: &mut Cursor<'_>) -> PResult<Expr> {
 }
 
 /// Returns true when the tokens ahead read `target =`, which makes a line an assignment.
+///
+/// A statement keyword or a command is never assigned to through a bracket: `IF (a) = b THEN`
+/// and `TALK (a) = b` are an `IF` and a command, while `next = 1` assigns to `next`.
 pub(crate) fn assignment_ahead(tokens: &[Token]) -> bool {
+    let Some(Tok::Word(first)) = tokens.first().map(|token| &token.kind) else { return false };
+    let keyword = is_statement_keyword(first) || starts_known_phrase(first);
+    if keyword
+        && matches!(tokens.get(1).map(|t| &t.kind), Some(Tok::Sym(Sym::LParen | Sym::LBracket)))
+    {
+        return false;
+    }
     let mut idx = 1;
     loop {
         match tokens.get(idx).map(|token| &token.kind) {
@@ -375,7 +386,7 @@ fn primary(cur: &mut Cursor<'_>) -> PResult<Node> {
 }
 
 fn word_value(cur: &mut Cursor<'_>, word: &str, pos: Pos) -> PResult<Node> {
-    let upper = word.to_uppercase();
+    let upper = word.to_ascii_uppercase();
     match upper.as_str() {
         "TRUE" | "FALSE" => {
             cur.advance(1);
@@ -492,7 +503,7 @@ fn arguments_with_depth(cur: &mut Cursor<'_>) -> PResult<(Vec<Arg>, u32)> {
                 }
                 first_argument(cur)?
             }
-            Tok::Word(word) => clause(cur, word.to_uppercase(), token.pos)?,
+            Tok::Word(word) => clause(cur, word.to_ascii_uppercase(), token.pos)?,
             Tok::Error(message) => return Err(Fault { pos: token.pos, message: message.clone() }),
             kind => {
                 return Err(Fault {
@@ -516,7 +527,7 @@ fn first_argument(cur: &mut Cursor<'_>) -> PResult<(Arg, u32)> {
                 || matches!(next.kind, Tok::Sym(Sym::LParen | Sym::LBracket | Sym::Minus))
         });
         if is_clause_word(word) && leads_value {
-            return clause(cur, word.to_uppercase(), pos);
+            return clause(cur, word.to_ascii_uppercase(), pos);
         }
     }
     let value = or(cur)?;

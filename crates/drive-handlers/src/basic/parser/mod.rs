@@ -19,7 +19,7 @@ mod statements;
 
 use drive_core::Diagnostic;
 
-use crate::basic::lexer::{Line, Tok, lex};
+use crate::basic::lexer::{Line, Sym, Tok, lex};
 use crate::basic::parser::cursor::{Cursor, Fault, is_word};
 use crate::basic::syntax::{Pos, SYNTAX_VERSION, Statement, SyntaxTree};
 
@@ -371,20 +371,15 @@ fn closer_of(line: &Line) -> Option<Closer> {
     let word_at = |idx: usize, word: &str| kind(idx).is_some_and(|kind| is_word(kind, word));
     let Some(Tok::Word(first)) = kind(0) else { return None };
 
-    // `next = 1` and `loop.count = 2` assign to variables that happen to share a keyword.
-    if matches!(
-        kind(1),
-        Some(Tok::Sym(
-            crate::basic::lexer::Sym::Eq
-                | crate::basic::lexer::Sym::Dot
-                | crate::basic::lexer::Sym::QuestionDot
-                | crate::basic::lexer::Sym::LBracket
-                | crate::basic::lexer::Sym::Colon
-        ))
-    ) {
-        return None;
+    // `next = 1` and `loop.count = 2` assign to variables that happen to share a keyword;
+    // only `CASE [1, 2]` starts a value with a bracket.
+    let is_case = first.eq_ignore_ascii_case("CASE");
+    match kind(1) {
+        Some(Tok::Sym(Sym::Eq | Sym::Colon)) => return None,
+        Some(Tok::Sym(Sym::Dot | Sym::QuestionDot | Sym::LBracket)) if !is_case => return None,
+        _ => {}
     }
-    let closer = match first.to_uppercase().as_str() {
+    let closer = match first.to_ascii_uppercase().as_str() {
         "ELSEIF" => Closer::ElseIf,
         "ELSE" if word_at(1, "IF") => Closer::ElseIf,
         "ELSE" => Closer::Else,
@@ -400,7 +395,7 @@ fn closer_of(line: &Line) -> Option<Closer> {
 
 fn end_closer(second: Option<&Tok>, third: Option<&Tok>) -> Option<Closer> {
     let Some(Tok::Word(word)) = second else { return Some(Closer::EndAlone) };
-    let closer = match word.to_uppercase().as_str() {
+    let closer = match word.to_ascii_uppercase().as_str() {
         "IF" => Closer::EndIf,
         "FOR" => Closer::EndFor,
         "WHILE" => Closer::EndWhile,

@@ -64,7 +64,7 @@ impl Parser {
         }
 
         let single_line = line.is_none();
-        let kind = match word.to_uppercase().as_str() {
+        let kind = match word.to_ascii_uppercase().as_str() {
             "IF" => return self.if_statement(cur, single_line),
             "FOR" | "DO" | "WHILE" | "SUB" | "FUNCTION" | "WITH" | "TABLE" if single_line => {
                 return Err(Fault {
@@ -72,7 +72,7 @@ impl Parser {
                     message: format!(
                         "a one-line IF holds one simple statement; put the {} block on its own \
                          lines",
-                        word.to_uppercase()
+                        word.to_ascii_uppercase()
                     ),
                 });
             }
@@ -92,10 +92,10 @@ impl Parser {
             "WITH" => return self.with_statement(cur).map(Some),
             "TABLE" => return self.table_statement(cur).map(Some),
             "BEGIN" => return self.text_statement(cur, line).map(Some),
-            "END" | "NEXT" | "LOOP" | "WEND" | "CASE" | "ELSE" | "ELSEIF" => {
-                let mut closer = word.to_uppercase();
+            "END" | "NEXT" | "LOOP" | "WEND" | "CASE" | "ELSE" | "ELSEIF" if single_line => {
+                let mut closer = word.to_ascii_uppercase();
                 if let Some(Tok::Word(next)) = second.filter(|_| closer == "END") {
-                    closer = format!("END {}", next.to_uppercase());
+                    closer = format!("END {}", next.to_ascii_uppercase());
                 }
                 return Err(Fault {
                     pos,
@@ -157,12 +157,12 @@ impl Parser {
         word: &str,
         pos: Pos,
     ) -> PResult<Statement> {
+        // `list.PUSH(x)` calls a method even when the variable shares a command's name;
+        // `FIRST(x)` and `TALK (x)` are commands when the word is one.
         let second = cur.peek_at(1).map(|token| &token.kind);
-        let continues = matches!(
-            second,
-            Some(Tok::Sym(Sym::LParen | Sym::Dot | Sym::QuestionDot | Sym::LBracket))
-        );
-        if continues && !starts_known_phrase(word) {
+        let member = matches!(second, Some(Tok::Sym(Sym::Dot | Sym::QuestionDot)));
+        let bracket = matches!(second, Some(Tok::Sym(Sym::LParen | Sym::LBracket)));
+        if member || (bracket && !starts_known_phrase(word)) {
             let call = target(cur)?;
             if !matches!(call.kind, ExprKind::Call { .. }) {
                 return Err(Fault {
@@ -198,7 +198,7 @@ impl Parser {
         let Some((word, pos)) = cur.take_word() else {
             return Err(cur.fault_here("expected FOR, DO, WHILE, SUB or FUNCTION after EXIT"));
         };
-        let block = match word.to_uppercase().as_str() {
+        let block = match word.to_ascii_uppercase().as_str() {
             "FOR" => ExitBlock::For,
             "DO" => ExitBlock::Do,
             "WHILE" => ExitBlock::While,
@@ -294,7 +294,7 @@ fn hear(cur: &mut Cursor<'_>) -> PResult<StatementKind> {
         let Tok::Word(word) = &token.kind else {
             return Err(cur.fault_here("expected AS, WITH or DEFAULT"));
         };
-        let clause = word.to_uppercase();
+        let clause = word.to_ascii_uppercase();
         let slot_taken = match clause.as_str() {
             "AS" => hear.expects.is_some(),
             "WITH" => hear.prompt.is_some(),
@@ -318,7 +318,7 @@ fn hear_as(cur: &mut Cursor<'_>) -> PResult<HearAs> {
     let is_type = matches!(cur.peek().map(|token| &token.kind), Some(Tok::Word(_)))
         && cur.peek_at(1).is_none_or(|next| matches!(next.kind, Tok::Word(_)));
     if is_type && let Some((name, _)) = cur.take_word() {
-        return Ok(HearAs::Type { name: name.to_uppercase() });
+        return Ok(HearAs::Type { name: name.to_ascii_uppercase() });
     }
     let mut values = vec![expression(cur)?];
     while cur.eat_sym(Sym::Comma) {
@@ -343,7 +343,7 @@ fn param(cur: &mut Cursor<'_>) -> PResult<StatementKind> {
     while let Some(token) = cur.peek() {
         let pos = token.pos;
         let clause = match &token.kind {
-            Tok::Word(word) => word.to_uppercase(),
+            Tok::Word(word) => word.to_ascii_uppercase(),
             _ => return Err(cur.fault_here(&param_clause_expected(&param.name))),
         };
         let taken = match clause.as_str() {
