@@ -11,6 +11,8 @@
 //! - [`EventBus`]: where handlers tell a bot's live clients what changed.
 //! - [`ScriptRegistry`]: compiled scripts, the tool registry and manifest entries.
 //! - [`ThemeAssetStore`]: the live version of every theme file, served to browsers.
+//! - [`KnowledgeIndex`] and [`Embedder`]: document chunks with their lexical index and
+//!   vectors, and the model that makes the vectors.
 //!
 //! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
 //! lists, diffs, reads what changed, calls the handlers and records the outcome.
@@ -21,6 +23,7 @@ pub mod diff;
 mod error;
 mod event;
 mod kind;
+pub mod knowledge;
 mod monitor;
 mod object;
 pub mod ports;
@@ -35,6 +38,10 @@ pub use change::{Change, ChangeInput, Content, Diagnostic, Outcome, Severity};
 pub use error::{BoxError, PersistError, StoreError};
 pub use event::{BotEvent, EventBus, NoEventBus, ThemeFile};
 pub use kind::{Kind, classify};
+pub use knowledge::{
+    Chunk, ChunkId, EmbedError, Embedder, IndexedDocument, KnowledgeIndex, KnowledgeStats,
+    SearchHit, SearchQuery,
+};
 pub use monitor::{
     BotReport, ChangeError, Clock, CycleError, CycleProgress, CycleRecord, DeletionGuard, Monitor,
     MonitorBuilder, MonitorConfig, MonitorHandle, Plan, RetryPolicy, SizeLimits, SystemClock,

@@ -15,6 +15,8 @@ use crate::{
     ScriptRegistry, ScriptState, Setting, StateUpdate, StoreError, Timestamp,
 };
 
+pub use crate::knowledge::memory::MemoryKnowledgeIndexForTests;
+
 /// Objects of one bucket with their content.
 type Bucket = BTreeMap<ObjectKey, (ObjectMeta, Bytes)>;
 /// Settings of one bot: name to value and the object it came from.
