@@ -11,6 +11,9 @@
 //! - [`ThemeHandler`]: `*.gbtheme/**` into a
 //!   [`ThemeAssetStore`](drive_core::ThemeAssetStore), announced on an
 //!   [`EventBus`](drive_core::EventBus).
+//! - [`KnowledgeHandler`]: `*.gbkb/**` documents extracted, chunked, embedded and
+//!   indexed into a [`KnowledgeIndex`](drive_core::KnowledgeIndex), searchable per bot
+//!   and collection.
 //! - [`basic`]: the compiler of `*.gbdialog/*.bas` scripts: syntax tree, diagnostics, tool
 //!   definition and manifest, with no IO.
 //!
@@ -21,6 +24,7 @@
 //! the changes of a batch one after another, returning one outcome per change in order.
 
 pub mod basic;
+pub mod knowledge;
 mod offload;
 mod outcome;
 mod prompt;
@@ -29,6 +33,7 @@ mod settings;
 mod text;
 mod theme;
 
+pub use knowledge::{KnowledgeConfig, KnowledgeHandler};
 pub use prompt::PromptHandler;
 pub use script::ScriptHandler;
 pub use settings::{ConfigFile, InvalidConfig, SettingsHandler, read_config};

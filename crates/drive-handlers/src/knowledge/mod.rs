@@ -1,0 +1,500 @@
+//! The knowledge handler: keeps a bot's searchable knowledge equal to its `*.gbkb/`
+//! documents.
+//!
+//! For each added or modified document: extract its text ([`extract`]), group it into
+//! chunks ([`chunk`]), give each chunk its identity ([`ChunkId`]: document key, text and
+//! occurrence), embed only the chunks the index has no vector for under the current model,
+//! and replace the document's chunks in the [`KnowledgeIndex`] in one call (one transaction
+//! in the database adapters). Re-indexing an unchanged document embeds nothing; editing one
+//! paragraph embeds the chunks that paragraph touches. A removed document's chunks leave the
+//! index, and so search. An unsupported or broken document is reported as invalid with the
+//! reason and does not stop the others.
+//!
+//! The embedder is chosen when a batch is indexed, from the bot's settings (`embedding-url`,
+//! `embedding-model`, `embedding-key`: an OpenAI-compatible service), else the host's
+//! default embedder (for example the local model), else none: the index is then lexical
+//! only, which is logged once and reported by every search. The chunk size comes from the
+//! settings `kb-chunk-chars` and `kb-chunk-overlap` when set, else the host's
+//! [`KnowledgeConfig`]; changing it gives chunks new identities, and so embeds them again.
+//!
+//! When the model changes, changed documents are embedded with the new model at once and a
+//! background task embeds the other chunks; until it is done, vector search sees only the
+//! chunks with a vector of the new model (lexical search sees all), so two models' vectors
+//! are never compared.
+//!
+//! Known limits: the background re-embedding runs in this process only and starts again
+//! from the index's contents after a restart (nothing is lost, work may repeat for a batch);
+//! chunks are embedded from their text alone, without the headings above them.
+
+mod chunk;
+mod extract;
+mod http;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use drive_core::{
+    BotEvent, BotName, ChangeHandler, ChangeInput, Chunk, ChunkId, ConfigSink, Diagnostic,
+    EmbedError, Embedder, EventBus, IndexedDocument, Kind, KnowledgeIndex, NoEventBus, ObjectKey,
+    Outcome, PersistError, SearchHit, SearchQuery,
+};
+use serde::Serialize;
+use tracing::{Instrument as _, debug, info, info_span, warn};
+
+pub use chunk::ChunkConfig;
+pub use http::{HttpEmbedder, HttpEmbedderConfig};
+
+use crate::outcome::{content_missing, parse_interrupted, sink_failed};
+use chunk::{TextChunk, chunk_blocks};
+
+/// Settings of a bot read by the handler.
+pub const EMBEDDING_URL_SETTING: &str = "embedding-url";
+pub const EMBEDDING_MODEL_SETTING: &str = "embedding-model";
+pub const EMBEDDING_KEY_SETTING: &str = "embedding-key";
+pub const CHUNK_CHARS_SETTING: &str = "kb-chunk-chars";
+pub const CHUNK_OVERLAP_SETTING: &str = "kb-chunk-overlap";
+
+/// The model asked of an embedding service when the bot names none.
+pub const DEFAULT_HTTP_MODEL: &str = "text-embedding-3-small";
+
+/// How the handler indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnowledgeConfig {
+    /// Chunk sizes when the bot's settings name none.
+    pub chunk: ChunkConfig,
+    /// Texts per call to the embedder (default 32).
+    pub embed_batch: usize,
+    /// Whether chunks without a vector of the current model are embedded in the
+    /// background after a batch (default true).
+    pub background_reembed: bool,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self { chunk: ChunkConfig::default(), embed_batch: 32, background_reembed: true }
+    }
+}
+
+/// Applies changes of [`Kind::Knowledge`] objects and answers searches over what it
+/// indexed.
+///
+/// Idempotent: indexing the same version again changes nothing and embeds nothing.
+pub struct KnowledgeHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: Arc<dyn KnowledgeIndex>,
+    settings: Arc<dyn ConfigSink>,
+    events: Arc<dyn EventBus>,
+    config: KnowledgeConfig,
+    default_embedder: Option<Arc<dyn Embedder>>,
+    /// Service embedders by (url, model, key), so their HTTP clients are reused.
+    http_embedders: Mutex<HashMap<ServiceId, Arc<dyn Embedder>>>,
+    /// Set once the lexical-only state has been logged.
+    said_lexical_only: AtomicBool,
+    /// Bots with a background re-embedding running.
+    reembedding: Mutex<HashSet<BotName>>,
+}
+
+/// An embedding service as a bot's settings name it: url, model and key.
+type ServiceId = (String, String, String);
+
+/// What a search found, and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchResults {
+    /// `hybrid` (lexical and vector), or `lexical` with the reason in `note`.
+    pub mode: &'static str,
+    /// The model of the query's vector, when there was one.
+    pub model: Option<String>,
+    pub note: Option<String>,
+    pub hits: Vec<SearchHit>,
+}
+
+/// A search that could not run.
+#[derive(Debug, thiserror::Error)]
+#[error("knowledge search failed")]
+pub struct SearchError(#[from] PersistError);
+
+impl KnowledgeHandler {
+    /// Returns a handler writing to `index`, reading bot settings from `settings`, with no
+    /// default embedder.
+    pub fn new(index: Arc<dyn KnowledgeIndex>, settings: Arc<dyn ConfigSink>) -> Self {
+        let inner = Inner {
+            index,
+            settings,
+            events: Arc::new(NoEventBus),
+            config: KnowledgeConfig::default(),
+            default_embedder: None,
+            http_embedders: Mutex::default(),
+            said_lexical_only: AtomicBool::new(false),
+            reembedding: Mutex::default(),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Returns this handler announcing indexed collections on `events`.
+    pub fn with_events(self, events: Arc<dyn EventBus>) -> Self {
+        self.map_inner(|inner| inner.events = events)
+    }
+
+    /// Returns this handler embedding with `embedder` for bots whose settings name no
+    /// embedding service.
+    pub fn with_default_embedder(self, embedder: Arc<dyn Embedder>) -> Self {
+        self.map_inner(|inner| inner.default_embedder = Some(embedder))
+    }
+
+    pub fn with_config(self, config: KnowledgeConfig) -> Self {
+        self.map_inner(|inner| inner.config = config)
+    }
+
+    fn map_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
+        // Builder methods run before the handler is shared, so the inner state is ours;
+        // should a background task still hold it, a copy is changed instead.
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy());
+        change(&mut inner);
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Returns the best chunks of `bot` for `text`, in `collection` or all of them.
+    ///
+    /// Hybrid when the bot has an embedder and it answers; lexical otherwise, with the
+    /// reason in the results.
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    pub async fn search(
+        &self,
+        bot: &BotName,
+        text: &str,
+        collection: Option<&str>,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError> {
+        let inner = &self.inner;
+        let mut query = SearchQuery {
+            text: text.to_owned(),
+            collection: collection.map(str::to_owned),
+            limit: limit.clamp(1, 100),
+            vector: None,
+        };
+        let (embedder, _) = inner.resolve(bot).await;
+        let note = match &embedder {
+            None => Some("no embedder is configured: search is lexical only".to_owned()),
+            Some(embedder) => match embedder.embed(&[text.to_owned()]).await {
+                Ok(mut vectors) if vectors.len() == 1 => {
+                    query.vector = vectors.pop().map(|v| (embedder.model().to_owned(), v));
+                    None
+                }
+                Ok(_) => Some("the embedder answered no vector: lexical only".to_owned()),
+                Err(err) => {
+                    warn!(bot = %bot, error = %err, "query embedding failed, searching lexically");
+                    Some(format!("the embedder failed ({err}): lexical only"))
+                }
+            },
+        };
+        let hits = inner.index.search(bot, &query).await?;
+        let model = query.vector.map(|(model, _)| model);
+        let mode = if model.is_some() { "hybrid" } else { "lexical" };
+        Ok(SearchResults { mode, model, note, hits })
+    }
+}
+
+impl fmt::Debug for KnowledgeHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KnowledgeHandler")
+            .field("config", &self.inner.config)
+            .field("default_embedder", &self.inner.default_embedder)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ChangeHandler for KnowledgeHandler {
+    fn kind(&self) -> Kind {
+        Kind::Knowledge
+    }
+
+    /// Applies the changes one after another, in order, then announces each collection
+    /// that changed.
+    async fn apply(&self, bot: &BotName, changes: &[ChangeInput]) -> Vec<Outcome> {
+        let inner = &self.inner;
+        let (embedder, chunk_config) = inner.resolve(bot).await;
+        let mut outcomes = Vec::with_capacity(changes.len());
+        let mut indexed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for input in changes {
+            let span = info_span!(
+                "knowledge_change",
+                bot = %bot,
+                object.key = %input.change.key(),
+                change.op = input.change.op_name(),
+            );
+            let work = inner.apply_one(bot, input, embedder.as_ref(), chunk_config);
+            let (outcome, n_chunks) = work.instrument(span).await;
+            if matches!(outcome, Outcome::Applied { .. }) {
+                let collection = Kind::collection(input.change.key().as_str()).unwrap_or("default");
+                let entry = indexed.entry(collection.to_owned()).or_default();
+                entry.0 += 1;
+                entry.1 += n_chunks;
+            }
+            outcomes.push(outcome);
+        }
+        for (collection, (documents, chunks)) in indexed {
+            inner.events.publish(bot, BotEvent::KbIndexed { collection, documents, chunks });
+        }
+        if let Some(embedder) = embedder
+            && inner.config.background_reembed
+        {
+            Inner::spawn_reembed(inner, bot, embedder);
+        }
+        outcomes
+    }
+}
+
+impl Inner {
+    fn copy(&self) -> Self {
+        Self {
+            index: self.index.clone(),
+            settings: self.settings.clone(),
+            events: self.events.clone(),
+            config: self.config,
+            default_embedder: self.default_embedder.clone(),
+            http_embedders: Mutex::default(),
+            said_lexical_only: AtomicBool::new(self.said_lexical_only.load(Ordering::Relaxed)),
+            reembedding: Mutex::default(),
+        }
+    }
+
+    /// Returns the embedder and chunk sizes for `bot`, from its settings.
+    async fn resolve(&self, bot: &BotName) -> (Option<Arc<dyn Embedder>>, ChunkConfig) {
+        let settings = match self.settings.settings(bot).await {
+            Ok(settings) => settings,
+            Err(err) => {
+                warn!(bot = %bot, error = %err, "bot settings unreadable, using defaults");
+                Vec::new()
+            }
+        };
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| s.value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let mut chunk = self.config.chunk;
+        if let Some(chars) = get(CHUNK_CHARS_SETTING).and_then(|v| v.parse().ok()) {
+            chunk.target_chars = chars;
+        }
+        if let Some(overlap) = get(CHUNK_OVERLAP_SETTING).and_then(|v| v.parse().ok()) {
+            chunk.overlap_chars = overlap;
+        }
+
+        let embedder = match get(EMBEDDING_URL_SETTING) {
+            Some(url) => {
+                let model = get(EMBEDDING_MODEL_SETTING).unwrap_or(DEFAULT_HTTP_MODEL.to_owned());
+                let key = get(EMBEDDING_KEY_SETTING).unwrap_or_default();
+                Some(self.http_embedder(url, model, key))
+            }
+            None => self.default_embedder.clone(),
+        };
+        if embedder.is_none() && !self.said_lexical_only.swap(true, Ordering::Relaxed) {
+            info!("no embedder configured: knowledge search is lexical only");
+        }
+        (embedder, chunk.sanitised())
+    }
+
+    fn http_embedder(&self, url: String, model: String, key: String) -> Arc<dyn Embedder> {
+        let mut cache = self.http_embedders.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (url, model, key);
+        cache
+            .entry(id.clone())
+            .or_insert_with(|| {
+                let (url, model, key) = id;
+                let config = HttpEmbedderConfig::new(url, model).with_key(key);
+                Arc::new(HttpEmbedder::new(config))
+            })
+            .clone()
+    }
+
+    /// Applies one change; returns its outcome and how many chunks the document has.
+    async fn apply_one(
+        &self,
+        bot: &BotName,
+        input: &ChangeInput,
+        embedder: Option<&Arc<dyn Embedder>>,
+        chunk_config: ChunkConfig,
+    ) -> (Outcome, usize) {
+        let key = input.change.key();
+        if input.change.is_removal() {
+            return match self.index.remove_document(bot, key).await {
+                Ok(()) => {
+                    info!("document removed from the knowledge index");
+                    (Outcome::applied(), 0)
+                }
+                Err(err) => (sink_failed(&err), 0),
+            };
+        }
+        let Some(content) = &input.content else { return (content_missing(), 0) };
+
+        let (file_name, bytes) = (key.file_name().to_owned(), content.bytes.clone());
+        let extracted = tokio::task::spawn_blocking(move || {
+            extract::extract(&file_name, &bytes).map(|blocks| chunk_blocks(&blocks, chunk_config))
+        })
+        .await;
+        let chunks = match extracted {
+            Ok(Ok(chunks)) => chunks,
+            Ok(Err(err)) => {
+                let reason = extract::describe(&err);
+                info!(error = %reason, "document not indexed");
+                let diagnostic = Diagnostic::error(0, reason);
+                return (Outcome::Invalid { diagnostics: vec![diagnostic] }, 0);
+            }
+            Err(err) => return (parse_interrupted(&err), 0),
+        };
+
+        let mut document = identify(key, chunks);
+        let n_chunks = document.chunks.len();
+        if let Some(embedder) = embedder
+            && let Err(outcome) = self.embed_new_chunks(bot, &mut document, embedder).await
+        {
+            return (outcome, 0);
+        }
+        match self.index.replace_document(bot, &document).await {
+            Ok(()) => {
+                info!(chunks = n_chunks, collection = %document.collection, "document indexed");
+                (Outcome::applied(), n_chunks)
+            }
+            Err(err) => (sink_failed(&err), 0),
+        }
+    }
+
+    /// Gives a vector to every chunk of `document` that has none under the embedder's
+    /// model in the index.
+    async fn embed_new_chunks(
+        &self,
+        bot: &BotName,
+        document: &mut IndexedDocument,
+        embedder: &Arc<dyn Embedder>,
+    ) -> Result<(), Outcome> {
+        let model = embedder.model().to_owned();
+        let embedded: HashSet<ChunkId> = self
+            .index
+            .embedded_chunks(bot, &document.key, &model)
+            .await
+            .map_err(|err| sink_failed(&err))?
+            .into_iter()
+            .collect();
+        let missing: Vec<usize> = (0..document.chunks.len())
+            .filter(|idx| !embedded.contains(&document.chunks[*idx].id))
+            .collect();
+        debug!(chunks.new = missing.len(), chunks.kept = embedded.len(), "embedding chunks");
+        for batch in missing.chunks(self.config.embed_batch.max(1)) {
+            let texts: Vec<String> =
+                batch.iter().map(|idx| document.chunks[*idx].text.clone()).collect();
+            let vectors = embed_checked(embedder.as_ref(), &texts).await.map_err(embed_failed)?;
+            for (idx, vector) in batch.iter().zip(vectors) {
+                document.chunks[*idx].vector = Some(vector);
+            }
+        }
+        document.model = Some(model);
+        Ok(())
+    }
+
+    /// Starts embedding, in the background, the bot's chunks that have no vector of the
+    /// embedder's model, unless such a task already runs for the bot.
+    fn spawn_reembed(this: &Arc<Self>, bot: &BotName, embedder: Arc<dyn Embedder>) {
+        {
+            let mut running = this.reembedding.lock().unwrap_or_else(|p| p.into_inner());
+            if !running.insert(bot.clone()) {
+                return;
+            }
+        }
+        let (inner, bot) = (Arc::clone(this), bot.clone());
+        let span = info_span!("knowledge_reembed", bot = %bot, model = embedder.model());
+        tokio::spawn(
+            async move {
+                let result = inner.reembed(&bot, embedder.as_ref()).await;
+                inner.reembedding.lock().unwrap_or_else(|p| p.into_inner()).remove(&bot);
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => info!(chunks = n, "chunks embedded with the current model"),
+                    Err(err) => warn!(error = %err, "background embedding stopped, will resume"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn reembed(&self, bot: &BotName, embedder: &dyn Embedder) -> Result<usize, String> {
+        let model = embedder.model().to_owned();
+        let batch = self.config.embed_batch.max(1);
+        let mut total = 0;
+        loop {
+            let pending = self
+                .index
+                .chunks_without_vector(bot, &model, batch)
+                .await
+                .map_err(|e| e.to_string())?;
+            if pending.is_empty() {
+                return Ok(total);
+            }
+            let texts: Vec<String> = pending.iter().map(|(_, _, text)| text.clone()).collect();
+            let vectors = embed_checked(embedder, &texts).await.map_err(|e| e.to_string())?;
+            let pairs: Vec<(ChunkId, Vec<f32>)> =
+                pending.into_iter().map(|(_, id, _)| id).zip(vectors).collect();
+            self.index.set_vectors(bot, &model, &pairs).await.map_err(|e| e.to_string())?;
+            total += pairs.len();
+        }
+    }
+}
+
+/// Returns the document with its chunks' identities: the `n`-th chunk with a given text
+/// is occurrence `n`, so repeated text keeps distinct, stable ids.
+fn identify(key: &ObjectKey, chunks: Vec<TextChunk>) -> IndexedDocument {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let chunks = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(ordinal, chunk)| {
+            let occurrence = seen.entry(chunk.text.clone()).or_insert(0);
+            let id = ChunkId::of(key, &chunk.text, *occurrence);
+            *occurrence += 1;
+            Chunk {
+                id,
+                ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
+                heading: chunk.heading,
+                text: chunk.text,
+                vector: None,
+            }
+        })
+        .collect();
+    let collection = Kind::collection(key.as_str()).unwrap_or("default").to_owned();
+    IndexedDocument { key: key.clone(), collection, chunks, model: None }
+}
+
+/// Embeds `texts`, checking that one vector per text came back, all of one dimension.
+async fn embed_checked(
+    embedder: &dyn Embedder,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let vectors = embedder.embed(texts).await?;
+    if vectors.len() != texts.len() {
+        let message = format!("{} vectors for {} texts", vectors.len(), texts.len());
+        return Err(EmbedError::Refused(message));
+    }
+    let dimension = vectors.first().map_or(0, Vec::len);
+    if vectors.iter().any(|v| v.len() != dimension || v.is_empty()) {
+        return Err(EmbedError::Refused("vectors of different or zero dimension".to_owned()));
+    }
+    Ok(vectors)
+}
+
+/// Every embedding failure is retried: none is the document's fault.
+fn embed_failed(err: EmbedError) -> Outcome {
+    Outcome::Retry { error: format!("embedding failed: {err}") }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! The knowledge handler against the in-memory index, with embedders that count.
+
+use std::sync::atomic::AtomicUsize;
+
+use drive_core::testing::{MemoryKnowledgeIndexForTests, MemorySinkForTests};
+use drive_core::{Change, Content, ObjectMeta, Setting};
+
+use super::*;
+use crate::theme::tests::RecordingBusForTests;
+
+/// An embedder that counts the texts it embeds; vectors are letter frequencies, so texts
+/// sharing words are near each other.
+#[derive(Debug)]
+pub(crate) struct CountingEmbedderForTests {
+    model: String,
+    pub(crate) texts: AtomicUsize,
+    pub(crate) fail: AtomicBool,
+}
+
+impl CountingEmbedderForTests {
+    pub(crate) fn new(model: &str) -> Self {
+        Self { model: model.to_owned(), texts: AtomicUsize::new(0), fail: AtomicBool::new(false) }
+    }
+
+    fn take(&self) -> usize {
+        self.texts.swap(0, Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Embedder for CountingEmbedderForTests {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(EmbedError::Unavailable("scripted failure".into()));
+        }
+        self.texts.fetch_add(texts.len(), Ordering::SeqCst);
+        Ok(texts.iter().map(|text| letter_frequencies(text)).collect())
+    }
+}
+
+fn letter_frequencies(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0; 26];
+    for byte in text.to_ascii_lowercase().bytes().filter(u8::is_ascii_lowercase) {
+        vector[usize::from(byte - b'a')] += 1.0;
+    }
+    vector
+}
+
+fn bot() -> BotName {
+    BotName::new("crm").unwrap()
+}
+
+fn added(key: &str, text: &str) -> ChangeInput {
+    let new = ObjectMeta::new(key, text.len() as u64);
+    ChangeInput {
+        change: Change::Added { kind: Kind::Knowledge, new },
+        content: Some(Content::new(text.as_bytes().to_vec())),
+    }
+}
+
+fn removed(key: &str) -> ChangeInput {
+    ChangeInput {
+        change: Change::Removed { kind: Kind::Knowledge, old: ObjectMeta::new(key, 1) },
+        content: None,
+    }
+}
+
+struct Setup {
+    handler: KnowledgeHandler,
+    index: Arc<MemoryKnowledgeIndexForTests>,
+    settings: Arc<MemorySinkForTests>,
+    embedder: Arc<CountingEmbedderForTests>,
+    bus: Arc<RecordingBusForTests>,
+}
+
+fn setup() -> Setup {
+    let index = Arc::new(MemoryKnowledgeIndexForTests::new());
+    let settings = Arc::new(MemorySinkForTests::new());
+    let embedder = Arc::new(CountingEmbedderForTests::new("count-v1"));
+    let bus = Arc::new(RecordingBusForTests::default());
+    let config = KnowledgeConfig {
+        chunk: ChunkConfig { target_chars: 120, overlap_chars: 0 },
+        embed_batch: 4,
+        background_reembed: false,
+    };
+    let handler = KnowledgeHandler::new(index.clone(), settings.clone())
+        .with_default_embedder(embedder.clone())
+        .with_events(bus.clone())
+        .with_config(config);
+    Setup { handler, index, settings, embedder, bus }
+}
+
+/// A manual of `n` sections, each a heading and a paragraph about as long as a chunk.
+fn manual(n: usize, edited: Option<usize>) -> String {
+    (0..n)
+        .map(|idx| {
+            let topic = if Some(idx) == edited { "revised wording" } else { "original wording" };
+            format!(
+                "## Section {idx}\n\nParagraph {idx} explains step {idx} in {topic} with \
+                 enough words to fill most of one chunk on its own.\n\n"
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reindexing_the_same_document_embeds_nothing() {
+    let s = setup();
+    let doc = manual(20, None);
+    let outcomes = s.handler.apply(&bot(), &[added("crm.gbkb/guide/manual.md", &doc)]).await;
+    assert_eq!(outcomes, [Outcome::applied()]);
+    let first = s.embedder.take();
+    let stats = s.index.stats(&bot()).await.unwrap();
+    assert_eq!(stats.chunks, first, "every chunk embedded once");
+    assert!(first >= 20, "{first}");
+
+    s.handler.apply(&bot(), &[added("crm.gbkb/guide/manual.md", &doc)]).await;
+    assert_eq!(s.embedder.take(), 0, "the same text needs no new vector");
+    assert_eq!(s.index.stats(&bot()).await.unwrap(), stats, "and makes no duplicate");
+}
+
+#[tokio::test]
+async fn editing_one_paragraph_embeds_only_its_chunks() {
+    let s = setup();
+    let key = "crm.gbkb/guide/manual.md";
+    s.handler.apply(&bot(), &[added(key, &manual(30, None))]).await;
+    let chunks = s.index.stats(&bot()).await.unwrap().chunks;
+    s.embedder.take();
+
+    s.handler.apply(&bot(), &[added(key, &manual(30, Some(12)))]).await;
+    let embedded = s.embedder.take();
+    assert!((1..=2).contains(&embedded), "{embedded} of {chunks} chunks embedded again");
+    assert_eq!(s.index.stats(&bot()).await.unwrap().chunks, chunks);
+    let hits = s.handler.search(&bot(), "revised wording", None, 3).await.unwrap();
+    assert!(hits.hits[0].text.contains("Paragraph 12"), "{:?}", hits.hits[0]);
+}
+
+#[tokio::test]
+async fn removed_documents_leave_search() {
+    let s = setup();
+    let docs = [
+        added("crm.gbkb/faq/hours.md", "# Hours\n\nWe open at nine on weekdays."),
+        added("crm.gbkb/faq/refunds.md", "# Refunds\n\nRefunds take five business days."),
+    ];
+    s.handler.apply(&bot(), &docs).await;
+    let found = s.handler.search(&bot(), "refunds days", None, 5).await.unwrap();
+    assert_eq!(found.mode, "hybrid");
+    assert_eq!(found.hits[0].key.as_str(), "crm.gbkb/faq/refunds.md");
+
+    s.handler.apply(&bot(), &[removed("crm.gbkb/faq/refunds.md")]).await;
+    let found = s.handler.search(&bot(), "refunds days", None, 5).await.unwrap();
+    assert!(found.hits.iter().all(|hit| hit.key.as_str() != "crm.gbkb/faq/refunds.md"));
+}
+
+#[tokio::test]
+async fn collections_come_from_folders_and_filter_search() {
+    let s = setup();
+    let docs = [
+        added("crm.gbkb/sales/pricing.md", "Pricing starts at ten euros."),
+        added("crm.gbkb/loose.txt", "Pricing for partners is private."),
+    ];
+    s.handler.apply(&bot(), &docs).await;
+    let sales = s.handler.search(&bot(), "pricing", Some("sales"), 5).await.unwrap();
+    assert_eq!(sales.hits.len(), 1);
+    assert_eq!(sales.hits[0].collection, "sales");
+    let default = s.handler.search(&bot(), "pricing", Some("default"), 5).await.unwrap();
+    assert_eq!(default.hits[0].key.as_str(), "crm.gbkb/loose.txt");
+
+    let events = s.bus.take();
+    let collections: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, event)| match event {
+            BotEvent::KbIndexed { collection, .. } => Some(collection.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(collections, ["default", "sales"]);
+}
+
+#[tokio::test]
+async fn a_broken_document_is_invalid_and_the_others_are_indexed() {
+    let s = setup();
+    let outcomes = s
+        .handler
+        .apply(
+            &bot(),
+            &[
+                added("crm.gbkb/a/broken.pdf", "%PDF-1.4 not really"),
+                added("crm.gbkb/a/logo.png", "png"),
+                added("crm.gbkb/a/good.md", "Good text."),
+            ],
+        )
+        .await;
+    let Outcome::Invalid { diagnostics } = &outcomes[0] else { panic!("{outcomes:?}") };
+    assert!(diagnostics[0].message.contains("pdf"), "{diagnostics:?}");
+    assert!(
+        matches!(&outcomes[1], Outcome::Invalid { diagnostics } if diagnostics[0].message.contains("png"))
+    );
+    assert_eq!(outcomes[2], Outcome::applied());
+    assert_eq!(s.index.stats(&bot()).await.unwrap().documents, 1);
+}
+
+#[tokio::test]
+async fn embedder_failures_are_retried_without_touching_the_index() {
+    let s = setup();
+    s.embedder.fail.store(true, Ordering::SeqCst);
+    let outcomes = s.handler.apply(&bot(), &[added("crm.gbkb/a/x.md", "Some text.")]).await;
+    assert!(matches!(&outcomes[0], Outcome::Retry { error } if error.contains("embedding")));
+    assert_eq!(s.index.stats(&bot()).await.unwrap().chunks, 0);
+}
+
+#[tokio::test]
+async fn without_an_embedder_search_is_lexical_and_says_so() {
+    let index = Arc::new(MemoryKnowledgeIndexForTests::new());
+    let handler = KnowledgeHandler::new(index.clone(), Arc::new(MemorySinkForTests::new()));
+    handler.apply(&bot(), &[added("crm.gbkb/a/x.md", "Lexical search works.")]).await;
+    let found = handler.search(&bot(), "lexical", None, 5).await.unwrap();
+    assert_eq!(found.mode, "lexical");
+    assert!(found.note.unwrap().contains("no embedder"));
+    assert_eq!(found.hits.len(), 1);
+    assert!(index.stats(&bot()).await.unwrap().vectors.is_empty());
+}
+
+#[tokio::test]
+async fn chunk_size_settings_take_effect_on_the_next_batch() {
+    let s = setup();
+    let source = ObjectKey::new("crm.gbot/config.csv");
+    let doc: String = (0..10).map(|n| format!("Paragraph {n} of a long text.\n\n")).collect();
+    s.handler.apply(&bot(), &[added("crm.gbkb/a/m.md", &doc)]).await;
+    let small = s.index.stats(&bot()).await.unwrap().chunks;
+
+    let settings = [Setting::new(CHUNK_CHARS_SETTING, "4000")];
+    s.settings.replace_settings(&bot(), &source, &settings).await.unwrap();
+    s.handler.apply(&bot(), &[added("crm.gbkb/a/m.md", &doc)]).await;
+    let large = s.index.stats(&bot()).await.unwrap().chunks;
+    assert!(large < small, "{large} chunks at 4000 characters, {small} at 120");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_model_reembeds_the_other_documents_in_the_background() {
+    let s = setup();
+    s.handler.apply(&bot(), &[added("crm.gbkb/a/one.md", &manual(5, None))]).await;
+    let n_chunks = s.index.stats(&bot()).await.unwrap().chunks;
+
+    // The same index under a handler whose default model is another one.
+    let newer = Arc::new(CountingEmbedderForTests::new("count-v2"));
+    let handler = KnowledgeHandler::new(s.index.clone(), s.settings.clone())
+        .with_default_embedder(newer.clone());
+    handler.apply(&bot(), &[added("crm.gbkb/a/two.md", "Another document.")]).await;
+    for _ in 0..200 {
+        let stats = s.index.stats(&bot()).await.unwrap();
+        if stats.vectors == [("count-v2".to_owned(), n_chunks + 1)] {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("not re-embedded: {:?}", s.index.stats(&bot()).await.unwrap());
+}
+
+#[tokio::test]
+async fn repeated_paragraphs_keep_distinct_identities() {
+    let s = setup();
+    let doc = "Same words.\n\nOther words here to break the chunk.\n\nSame words.";
+    let config = ChunkConfig { target_chars: 16, overlap_chars: 0 };
+    let blocks = extract::extract("x.md", doc.as_bytes()).unwrap();
+    let document = identify(&ObjectKey::new("crm.gbkb/x.md"), chunk_blocks(&blocks, config));
+    let ids: HashSet<&ChunkId> = document.chunks.iter().map(|c| &c.id).collect();
+    assert_eq!(ids.len(), document.chunks.len());
+    drop(s);
+}
