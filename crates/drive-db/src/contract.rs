@@ -25,6 +25,11 @@ use drive_core::{
 
 use crate::{Database, DbError};
 
+pub use crate::knowledge::contract_cases::{
+    knowledge_documents_replace_keep_vectors_and_remove, knowledge_search_is_hybrid_and_scoped,
+    knowledge_vectors_catch_up_with_a_new_model,
+};
+
 /// Opens the database under test.
 #[async_trait]
 pub trait Fixture: Send + Sync + 'static {
@@ -676,6 +681,9 @@ macro_rules! contract_tests {
             tool_collisions_are_reported_and_removal_takes_the_manifest,
             theme_assets_are_stored_replaced_and_kept,
             theme_assets_are_removed_by_their_source,
+            knowledge_documents_replace_keep_vectors_and_remove,
+            knowledge_search_is_hybrid_and_scoped,
+            knowledge_vectors_catch_up_with_a_new_model,
         );
     };
     (@cases $run:path; $($case:ident),+ $(,)?) => {

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use drive_core::{ConfigSink, FileStateStore, PromptSink, ScriptRegistry, ThemeAssetStore};
+use drive_core::{
+    ConfigSink, FileStateStore, KnowledgeIndex, PromptSink, ScriptRegistry, ThemeAssetStore,
+};
 
 use crate::{DbError, PgDatabase, SqliteDatabase};
 
@@ -76,6 +78,14 @@ impl Database {
 
     /// Returns the theme file port, sharing this database's pool.
     pub fn theme_store(&self) -> Arc<dyn ThemeAssetStore> {
+        match self {
+            Database::Sqlite(db) => Arc::new(db.clone()),
+            Database::Postgres(db) => Arc::new(db.clone()),
+        }
+    }
+
+    /// Returns the knowledge index port, sharing this database's pool.
+    pub fn knowledge_index(&self) -> Arc<dyn KnowledgeIndex> {
         match self {
             Database::Sqlite(db) => Arc::new(db.clone()),
             Database::Postgres(db) => Arc::new(db.clone()),

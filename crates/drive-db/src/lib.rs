@@ -15,6 +15,10 @@
 //! shape on both (`bots`, `file_state`, `settings`, `prompts`; times as `BIGINT`
 //! nanoseconds).
 //!
+//! The knowledge index ([`KnowledgeIndex`](drive_core::KnowledgeIndex), from
+//! `knowledge_index`) lives in `kb_chunks`: chunk text, vectors with their model, and a
+//! lexical index the database keeps in step (FTS5 on SQLite, `tsvector` on PostgreSQL).
+//!
 //! Theme files ([`ThemeAssetStore`](drive_core::ThemeAssetStore), from `theme_store`) live
 //! in `theme_assets`, content included, so the server serves them after a restart.
 //!
@@ -42,6 +46,7 @@
 pub mod contract;
 mod database;
 mod error;
+mod knowledge;
 mod plan;
 mod postgres;
 mod rows;
