@@ -9,7 +9,9 @@ use drive_core::{
     BotName, ConfigSink, EventBus, FileStateStore, Monitor, MonitorBuilder, ObjectStore,
     PromptSink, ScriptRegistry, ThemeAssetStore,
 };
-use drive_handlers::{PromptHandler, ScriptHandler, SettingsHandler, ThemeHandler};
+use drive_handlers::{
+    KnowledgeHandler, PromptHandler, ScriptHandler, SettingsHandler, ThemeHandler,
+};
 
 use crate::config::{Config, redact_url};
 use crate::hub::Hub;
@@ -28,6 +30,8 @@ pub struct App {
     pub themes: Arc<dyn ThemeAssetStore>,
     /// The WebSocket hub, which is the handlers' event bus.
     pub hub: Arc<Hub>,
+    /// The knowledge handler, which also answers searches.
+    pub knowledge: Arc<KnowledgeHandler>,
 }
 
 impl App {
@@ -50,15 +54,31 @@ impl App {
         let events: Arc<dyn EventBus> = hub.clone();
         let theme_handler = ThemeHandler::new(themes.clone(), settings.clone(), events.clone())
             .with_config(config.theme.to_handler_config());
+        let knowledge = Arc::new(
+            KnowledgeHandler::new(database.knowledge_index(), settings.clone())
+                .with_events(events.clone()),
+        );
 
         let monitor = MonitorBuilder::new(store.clone(), state.clone())
             .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events.clone())))
             .handler(Arc::new(ScriptHandler::new(scripts.clone()).with_events(events)))
             .handler(Arc::new(theme_handler))
             .handler(Arc::new(PromptHandler::new(prompts.clone())))
+            .handler(knowledge.clone())
             .config(config.monitor.to_monitor_config())
             .build();
-        Ok(Self { config, store, state, settings, prompts, scripts, monitor, themes, hub })
+        Ok(Self {
+            config,
+            store,
+            state,
+            settings,
+            prompts,
+            scripts,
+            monitor,
+            themes,
+            hub,
+            knowledge,
+        })
     }
 
     /// Returns `only` when given (checked to be a valid name), else every bot in storage.

@@ -69,6 +69,23 @@ pub enum Command {
     Compile(CompileArgs),
     /// Print a bot's tool registry, in the OpenAI and MCP forms.
     Tools(NamedBotArgs),
+    /// Search a bot's knowledge: lexical and vector ranks fused.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The bot (bucket name without `.gbai`).
+    pub bot: String,
+    /// What to look for.
+    #[arg(required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// Only this collection (the folder under `*.gbkb/`; `default` for loose documents).
+    #[arg(long)]
+    pub collection: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +184,20 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<E
         Command::Settings(args) => settings(&app, args, out).await,
         Command::Prompt(args) => prompt(&app, args, out).await,
         Command::Tools(args) => tools(&app, args, out).await,
+        Command::Search(args) => {
+            let query = args.query.join(" ");
+            let collection = args.collection.as_deref();
+            crate::search::print_search(
+                &app.knowledge,
+                &args.bot,
+                collection,
+                &query,
+                args.json,
+                out,
+            )
+            .await?;
+            Ok(Exit::Success)
+        }
         // Handled above without opening storage or database; kept for exhaustiveness.
         Command::Compile(args) => compile(&args, out),
     }

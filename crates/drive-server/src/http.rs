@@ -14,6 +14,7 @@ use serde_json::json;
 use tracing::error;
 
 use drive_core::{BotName, BotReport, FileStateStore, MonitorHandle};
+use drive_handlers::KnowledgeHandler;
 
 /// What request handlers share.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct ApiState {
     pub state: Arc<dyn FileStateStore>,
     /// Token storage event notifications must carry; `None` refuses them all.
     pub webhook_token: Option<String>,
+    /// Answers knowledge searches.
+    pub knowledge: Arc<KnowledgeHandler>,
 }
 
 /// Returns the service's routes.
@@ -35,6 +38,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/bots", get(crate::api::list_bots))
         .route("/api/bots/{bot}", get(crate::api::bot_detail))
         .route("/api/bots/{bot}/sync", post(sync_bot))
+        .route("/api/bots/{bot}/search", get(crate::search::search_bot))
         .route(
             "/hooks/storage",
             post(crate::webhook::storage_event)

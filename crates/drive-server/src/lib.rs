@@ -13,6 +13,7 @@ pub mod example;
 pub mod http;
 pub mod hub;
 pub mod run;
+pub mod search;
 pub mod status;
 pub mod themes;
 pub mod watch;

@@ -84,7 +84,9 @@ impl Service {
 
         let webhook_token = app.config.webhook_token.clone();
         crate::api::metrics_handle();
-        let state = Arc::new(ApiState { handle, state: app.state.clone(), webhook_token });
+        let knowledge = app.knowledge.clone();
+        let state =
+            Arc::new(ApiState { handle, state: app.state.clone(), webhook_token, knowledge });
         let discovery = Discovery {
             state: state.clone(),
             interval: app.config.monitor.discovery_interval,
