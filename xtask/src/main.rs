@@ -5,6 +5,8 @@
 //! - `e2e`: only the tests that need those servers.
 //! - `tidy`: checks the layer graph and the house rules a compiler does not.
 //! - `ci`: formatting, lints, `test` and `tidy`, in the order CI runs them.
+//! - `fault`: the fault suite (storage outage, crashes, mass deletion) against the S3
+//!   server and PostgreSQL; prints a table of what it tried and found.
 //! - `bench [NAME...]`: the benchmarks, each a release-built example printing a table;
 //!   without a name, all of them.
 //!
@@ -20,7 +22,7 @@ type Result<T> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        report("usage: cargo xtask <test|e2e|tidy|ci|bench> [args]");
+        report("usage: cargo xtask <test|e2e|tidy|ci|fault|bench> [args]");
         return ExitCode::FAILURE;
     };
     let rest = &args[1..];
@@ -30,7 +32,8 @@ fn main() -> ExitCode {
         "tidy" => tidy(),
         "ci" => ci(),
         "bench" => bench(rest),
-        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci or bench")),
+        "fault" => fault(),
+        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault or bench")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +146,29 @@ fn bench(names: &[String]) -> Result<()> {
         run(command)?;
     }
     Ok(())
+}
+
+/// Runs the fault suite against a fresh S3 server and the configured PostgreSQL.
+fn fault() -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--package", "drive-server", "--bin", "drive-server"]);
+    run(build)?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let server_bin = target.join("debug").join("drive-server");
+
+    let s3 = S3Server::start()?;
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut suite = cargo();
+    suite.args(["run", "--quiet", "--package", "drive-tests", "--example", "fault_suite"]);
+    suite
+        .env("DRIVE_TEST_S3_ENDPOINT", &s3.endpoint)
+        .env("DATABASE_URL", &database_url)
+        .env("DRIVE_SERVER_BIN", &server_bin)
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()));
+    run(suite)
 }
 
 /// moto's S3 server, from PyPI, on a free loopback port; stopped when dropped.
