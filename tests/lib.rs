@@ -18,6 +18,8 @@ mod cdp;
 #[cfg(test)]
 mod corpus_sync;
 #[cfg(test)]
+mod knowledge;
+#[cfg(test)]
 mod live_themes;
 #[cfg(test)]
 mod s3_e2e;

@@ -18,7 +18,7 @@
 //! [`KnowledgeConfig`]; changing it gives chunks new identities, and so embeds them again.
 //!
 //! When the model changes, changed documents are embedded with the new model at once and a
-//! background task embeds the other chunks; until it is done, vector search sees only the
+//! background task (started after each batch and each search) embeds the other chunks; until it is done, vector search sees only the
 //! chunks with a vector of the new model (lexical search sees all), so two models' vectors
 //! are never compared.
 //!
@@ -162,7 +162,8 @@ impl KnowledgeHandler {
     /// Returns the best chunks of `bot` for `text`, in `collection` or all of them.
     ///
     /// Hybrid when the bot has an embedder and it answers; lexical otherwise, with the
-    /// reason in the results.
+    /// reason in the results. Starts the background embedding of chunks that have no
+    /// vector of the bot's current model, if any.
     ///
     /// # Errors
     /// When the index cannot be read.
@@ -181,6 +182,13 @@ impl KnowledgeHandler {
             vector: None,
         };
         let (embedder, _) = inner.resolve(bot).await;
+        // Settings may have named a new embedder since the last batch: the chunks it has
+        // no vectors for catch up in the background, as after a batch.
+        if let Some(embedder) = &embedder
+            && inner.config.background_reembed
+        {
+            Inner::spawn_reembed(inner, bot, embedder.clone());
+        }
         let note = match &embedder {
             None => Some("no embedder is configured: search is lexical only".to_owned()),
             Some(embedder) => match embedder.embed(&[text.to_owned()]).await {
