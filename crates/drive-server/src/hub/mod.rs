@@ -20,7 +20,7 @@
 //! [`ThemeAssetStore`] and [`ConfigSink`] when the first client comes and kept current from
 //! the `theme.changed` events themselves; it is dropped when the last client leaves.
 //!
-//! Access: optional per-bot tokens, checked before the upgrade (see [`connection`]).
+//! Access: optional per-bot tokens, checked before the upgrade (module `connection`).
 //!
 //! Known limits:
 //! - Events live in one process: with several servers on one database, a browser hears only

@@ -6,7 +6,7 @@
 //!   request gets `no-cache` and an `ETag` (conditional requests get 304). A removed file is
 //!   404.
 //! - A stylesheet's references to other theme files (`@import`, `url()`) are served pinned
-//!   to their versions (see [`css`]), and its version covers theirs: a sheet whose imports
+//!   to their versions (module `css`), and its version covers theirs: a sheet whose imports
 //!   changed has a new version although its own bytes did not. A file referencing nothing
 //!   has its content hash as version, which is the hash events carry.
 //! - `GET /themes/{bot}/live.js` is the browser side (`live.js` next to this file).
