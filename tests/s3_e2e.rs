@@ -155,6 +155,7 @@ async fn s3_webhook_event_applies_a_change_without_waiting_for_the_poll() {
     let app = drive_server::App::open(config).await.unwrap();
     let settings = app.settings.clone();
     let prompts = app.prompts.clone();
+    let monitor = app.monitor.clone();
     let service = drive_server::Service::start(app).await.unwrap();
     let addr = service.local_addr();
     let bot = BotName::new(name.clone()).unwrap();
@@ -182,6 +183,15 @@ async fn s3_webhook_event_applies_a_change_without_waiting_for_the_poll() {
     let took = wait_until(Duration::from_secs(10), has("2")).await;
     notice(&format!("s3 webhook: change applied {took:?} after the event"));
     assert!(took.is_some(), "applied by the event, not the 300 s poll");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let applied_by_events: usize = monitor
+        .recent_cycles(&bot)
+        .iter()
+        .filter(|cycle| cycle.trigger == "events")
+        .filter_map(|cycle| cycle.report.as_ref())
+        .map(|report| report.processed)
+        .sum();
+    assert_eq!(applied_by_events, 1, "the event delivered three times is applied once");
 
     // A change without any event is applied by the next poll of its kind.
     s3.put(&bucket, &format!("{name}.gbot/system-prompt.md"), b"be brief").await.unwrap();

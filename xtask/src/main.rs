@@ -122,6 +122,7 @@ fn test(filter: &[String], only_e2e: bool) -> Result<()> {
 const BENCHES: &[(&str, &str, &str, &str)] = &[
     ("compile", "drive-handlers", "compile_bench", "script compiler throughput over the corpus"),
     ("ws", "drive-server", "ws_bench", "time for one event to reach N WebSocket clients"),
+    ("latency", "drive-tests", "latency_bench", "storage event to WebSocket event, p50 and p99"),
     ("scan", "drive-storage", "scan_bench", "unchanged scan of 10k and 100k S3 objects vs rclone"),
     ("memory", "drive-core", "memory_bench", "resident memory per tracked object"),
     ("restart", "drive-server", "restart_bench", "time to ready after a restart, 100k objects"),
