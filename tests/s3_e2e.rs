@@ -51,9 +51,9 @@ async fn example_package_syncs_over_s3_with_postgres() {
     let entry = bot_entry(&first, &bot);
     assert_eq!(entry["added"], EXAMPLE_FILES.len() as u64);
     assert_eq!(entry["failed"], 0, "{first:#}");
-    // Everything but the knowledge document (no indexer yet) is made live.
-    assert_eq!(entry["processed"].as_u64(), Some(EXAMPLE_FILES.len() as u64 - 1));
-    assert_eq!(entry["unhandled"], 1);
+    // Every file of the package has a handler and is made live.
+    assert_eq!(entry["processed"].as_u64(), Some(EXAMPLE_FILES.len() as u64));
+    assert_eq!(entry["unhandled"], 0);
     let (_, tools) = run(args(&["tools", &bot])).await;
     assert_eq!(tools["tools"][0]["name"], "open-ticket");
     let (_, settings) = run(args(&["settings", &bot])).await;
