@@ -56,6 +56,8 @@ async fn a_file_name_that_is_not_utf8_does_not_stop_the_listing() {
 
     let (app, report) = synced(config_for(work.path())).await;
     assert_eq!(report.processed, 1, "{report:?}");
+    let refused = report.errors.iter().find(|e| e.key.contains(char::REPLACEMENT_CHARACTER));
+    assert!(refused.unwrap().error.contains("not valid UTF-8"), "{report:?}");
     let settings = app.settings.settings(&BotName::new("crm").unwrap()).await.unwrap();
     assert_eq!(settings[0].value, "42");
     assert_eq!(app.monitor.sync(&BotName::new("crm").unwrap()).await.unwrap().n_changes(), 0);

@@ -8,7 +8,8 @@
 //!   keys, a leading `/`, empty segments (`a//b`) and `.` or `..` segments (opendal drops
 //!   empty segments, and URL parsing resolves dot segments before the request leaves);
 //! - the filesystem backend also refuses backslashes and control characters (NUL included),
-//!   so that no key can name a file outside its bucket folder.
+//!   so that no key can name a file outside its bucket folder, and names that were not UTF-8
+//!   (listed with replacement characters, so no file has them).
 //!
 //! Known limits: S3 keys with those shapes are legal and do appear in listings; this crate
 //! lists them but cannot read or stat them.
@@ -54,6 +55,11 @@ pub(crate) fn check_key(key: &str, policy: KeyPolicy) -> Result<(), StoreError> 
         }
         if key.chars().any(char::is_control) {
             return Err(unsafe_key(key, "the key contains a control character"));
+        }
+        // A file name that is not UTF-8 is listed with replacement characters, a name no
+        // file has: reading it back would find nothing.
+        if key.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(unsafe_key(key, "the file name is not valid UTF-8"));
         }
     }
     Ok(())
