@@ -7,10 +7,13 @@
 //! - `ci`: formatting, lints, `test` and `tidy`, in the order CI runs them.
 //! - `fault`: the fault suite (storage outage, crashes, mass deletion) against the S3
 //!   server and PostgreSQL; prints a table of what it tried and found.
+//! - `model`: fetches the local embedding model into `models/` (see `model.rs`).
 //! - `bench [NAME...]`: the benchmarks, each a release-built example printing a table;
 //!   without a name, all of them.
 //!
 //! Uses nothing but the standard library, so it builds in seconds.
+
+mod model;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,7 @@ type Result<T> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        report("usage: cargo xtask <test|e2e|tidy|ci|fault|bench> [args]");
+        report("usage: cargo xtask <test|e2e|tidy|ci|fault|model|bench> [args]");
         return ExitCode::FAILURE;
     };
     let rest = &args[1..];
@@ -33,7 +36,8 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "bench" => bench(rest),
         "fault" => fault(),
-        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault or bench")),
+        "model" => model::model(),
+        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault, model or bench")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

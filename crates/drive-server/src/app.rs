@@ -54,10 +54,9 @@ impl App {
         let events: Arc<dyn EventBus> = hub.clone();
         let theme_handler = ThemeHandler::new(themes.clone(), settings.clone(), events.clone())
             .with_config(config.theme.to_handler_config());
-        let knowledge = Arc::new(
-            KnowledgeHandler::new(database.knowledge_index(), settings.clone())
-                .with_events(events.clone()),
-        );
+        let knowledge = KnowledgeHandler::new(database.knowledge_index(), settings.clone())
+            .with_events(events.clone());
+        let knowledge = Arc::new(with_local_embedder(knowledge).await);
 
         let monitor = MonitorBuilder::new(store.clone(), state.clone())
             .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events.clone())))
@@ -91,6 +90,45 @@ impl App {
         }
         self.monitor.discover().await.context("listing the bots in storage")
     }
+}
+
+/// Where the local embedding model is looked for when `DRIVE_EMBEDDING_MODEL_DIR` is unset.
+pub const DEFAULT_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
+
+/// Returns `handler` with the local model as its default embedder, when this build has
+/// the local embedder and the model folder exists; otherwise as it was (search stays
+/// lexical for bots whose settings name no embedding service).
+#[cfg(feature = "local-embedder")]
+async fn with_local_embedder(handler: KnowledgeHandler) -> KnowledgeHandler {
+    use drive_core::Embedder as _;
+    use tracing::{info, warn};
+
+    let folder = std::env::var_os("DRIVE_EMBEDDING_MODEL_DIR")
+        .map_or_else(|| std::path::PathBuf::from(DEFAULT_MODEL_DIR), std::path::PathBuf::from);
+    if !folder.join("model.safetensors").is_file() {
+        info!(model.dir = %folder.display(), "no local embedding model (cargo xtask model)");
+        return handler;
+    }
+    let load = move || drive_handlers::knowledge::LocalEmbedder::load(&folder);
+    match tokio::task::spawn_blocking(load).await {
+        Ok(Ok(embedder)) => {
+            info!(model = embedder.model(), "local embedding model loaded");
+            handler.with_default_embedder(Arc::new(embedder))
+        }
+        Ok(Err(err)) => {
+            warn!(error = %err, "local embedding model not loaded");
+            handler
+        }
+        Err(err) => {
+            warn!(error = %err, "local embedding model not loaded");
+            handler
+        }
+    }
+}
+
+#[cfg(not(feature = "local-embedder"))]
+async fn with_local_embedder(handler: KnowledgeHandler) -> KnowledgeHandler {
+    handler
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {

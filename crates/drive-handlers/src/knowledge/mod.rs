@@ -29,6 +29,8 @@
 mod chunk;
 mod extract;
 mod http;
+#[cfg(feature = "local-embedder")]
+mod local;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -46,6 +48,8 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 
 pub use chunk::ChunkConfig;
 pub use http::{HttpEmbedder, HttpEmbedderConfig};
+#[cfg(feature = "local-embedder")]
+pub use local::{LoadError, LocalEmbedder, MAX_TOKENS};
 
 use crate::outcome::{content_missing, parse_interrupted, sink_failed};
 use chunk::{TextChunk, chunk_blocks};
