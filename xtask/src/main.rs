@@ -37,7 +37,9 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "fault" => fault(),
         "model" => model::model(),
-        other => Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault, model or bench")),
+        other => {
+            Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault, model or bench"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
