@@ -72,6 +72,10 @@ async fn sync_corpus_edit_and_delete(corpus: &Path, work: &Path, database: &str)
     }
     let (_, edu) = run_json(&args(&["settings", "edu"])).await;
     assert_eq!(edu["Theme Color"], "indigo");
+    let (_, default) = run_json(&args(&["settings", "default"])).await;
+    assert_eq!(default["llm-key"], "<redacted>", "secrets are not printed by default");
+    let (_, default) = run_json(&args(&["settings", "default", "--show-secrets"])).await;
+    assert_eq!(default["llm-key"], "none");
 
     // Second pass: nothing to do.
     let (_, second) = run_json(&args(&["sync"])).await;

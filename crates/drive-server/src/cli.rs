@@ -62,7 +62,7 @@ pub enum Command {
     /// Show the files tracked per kind and the changes that fail.
     Status(BotArgs),
     /// Print a bot's current settings.
-    Settings(NamedBotArgs),
+    Settings(SettingsArgs),
     /// Print a bot's system prompt.
     Prompt(NamedBotArgs),
     /// Compile a script file and print its diagnostics; exit code 1 when it has errors.
@@ -126,6 +126,16 @@ pub struct NamedBotArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    pub bot: NamedBotArgs,
+    /// Print the values of secret settings (names ending in `-key`, `-pass`, `-password`,
+    /// `-secret` or `-token`) instead of `<redacted>`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// How a command ended, as a process exit code.
@@ -336,19 +346,31 @@ async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyho
 
 async fn settings(
     app: &App,
-    args: NamedBotArgs,
+    args: SettingsArgs,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Exit> {
-    let bot = BotName::new(args.bot)?;
+    let bot = BotName::new(args.bot.bot)?;
     let settings = app.settings.settings(&bot).await.context("reading settings")?;
-    if args.json {
-        let object: serde_json::Map<String, serde_json::Value> =
-            settings.into_iter().map(|s| (s.name, serde_json::Value::String(s.value))).collect();
+    let shown = |name: &str, value: String| {
+        if args.show_secrets || !drive_core::is_secret_setting(name) {
+            value
+        } else {
+            "<redacted>".to_owned()
+        }
+    };
+    if args.bot.json {
+        let object: serde_json::Map<String, serde_json::Value> = settings
+            .into_iter()
+            .map(|s| {
+                let value = shown(&s.name, s.value);
+                (s.name, serde_json::Value::String(value))
+            })
+            .collect();
         write_json(out, &serde_json::Value::Object(object))?;
         return Ok(Exit::Success);
     }
     for setting in settings {
-        writeln!(out, "{} = {}", setting.name, setting.value)?;
+        writeln!(out, "{} = {}", setting.name, shown(&setting.name, setting.value))?;
     }
     Ok(Exit::Success)
 }
