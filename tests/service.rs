@@ -205,6 +205,17 @@ async fn storage_event_applies_a_change_long_before_the_next_poll() {
         assert_eq!(status, 200, "{body}");
     }
     wait_for_setting(&settings, "max-history", "13").await;
+    let (_, metrics) = http(addr, "GET", "/metrics").await;
+    let counted = |outcome: &str| {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("drive_webhook_events_total"))
+            .filter(|line| line.contains(&format!("outcome=\"{outcome}\"")))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert_eq!(counted("unauthorized"), 1.0, "{metrics}");
+    assert_eq!(counted("accepted"), 3.0, "{metrics}");
     let (status, _) =
         http_with(addr, "POST", "/hooks/storage", "Authorization: hook-secret\r\n", "{").await;
     assert_eq!(status, 400);

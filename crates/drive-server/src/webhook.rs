@@ -62,7 +62,10 @@ pub(crate) async fn storage_event(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    check_token(state.webhook_token.as_deref(), &headers)?;
+    if let Err(err) = check_token(state.webhook_token.as_deref(), &headers) {
+        metrics::counter!("drive_webhook_events_total", "outcome" => "unauthorized").increment(1);
+        return Err(err);
+    }
     let notification: EventNotification = serde_json::from_slice(&body)
         .map_err(|err| ApiError::BadRequest(format!("not an S3 event notification: {err}")))?;
 
@@ -79,6 +82,8 @@ pub(crate) async fn storage_event(
             }
         }
     }
+    metrics::counter!("drive_webhook_events_total", "outcome" => "accepted").increment(accepted as u64);
+    metrics::counter!("drive_webhook_events_total", "outcome" => "ignored").increment(ignored as u64);
     Ok(Json(json!({ "accepted": accepted, "ignored": ignored })))
 }
 

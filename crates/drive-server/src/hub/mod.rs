@@ -251,7 +251,8 @@ impl Hub {
             let (sender, _) = broadcast::channel(self.config.event_buffer.max(1));
             channel.live = Some(LiveChannel { sender, theme: None });
         }
-        self.n_connections.fetch_add(1, Ordering::Relaxed);
+        let clients = self.n_connections.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("drive_websocket_clients").set(clients as f64);
         Some(Admission { hub: self.clone(), bot: bot.clone() })
     }
 
@@ -408,7 +409,8 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.hub.n_connections.fetch_sub(1, Ordering::Relaxed);
+        let clients = self.hub.n_connections.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        metrics::gauge!("drive_websocket_clients").set(clients as f64);
         let mut bots = self.hub.lock();
         let Some(channel) = bots.get_mut(&self.bot) else { return };
         channel.clients = channel.clients.saturating_sub(1);
