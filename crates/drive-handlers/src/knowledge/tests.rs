@@ -272,3 +272,10 @@ async fn repeated_paragraphs_keep_distinct_identities() {
     assert_eq!(ids.len(), document.chunks.len());
     drop(s);
 }
+
+#[test]
+fn the_embedding_key_setting_counts_as_a_secret() {
+    // It is then redacted wherever settings are shown.
+    assert!(drive_core::is_secret_setting(EMBEDDING_KEY_SETTING));
+    assert!(!drive_core::is_secret_setting(EMBEDDING_URL_SETTING));
+}
