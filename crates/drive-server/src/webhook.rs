@@ -82,8 +82,10 @@ pub(crate) async fn storage_event(
             }
         }
     }
-    metrics::counter!("drive_webhook_events_total", "outcome" => "accepted").increment(accepted as u64);
-    metrics::counter!("drive_webhook_events_total", "outcome" => "ignored").increment(ignored as u64);
+    metrics::counter!("drive_webhook_events_total", "outcome" => "accepted")
+        .increment(accepted as u64);
+    metrics::counter!("drive_webhook_events_total", "outcome" => "ignored")
+        .increment(ignored as u64);
     Ok(Json(json!({ "accepted": accepted, "ignored": ignored })))
 }
 
