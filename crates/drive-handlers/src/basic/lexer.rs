@@ -333,19 +333,22 @@ fn collect_raw(block: TextBlock, physical: &[&str], mut idx: usize) -> (RawText,
 
 fn is_raw_end(line: &str, block: TextBlock) -> bool {
     let mut words = line.split_whitespace();
-    let Some(first) = words.next() else { return false };
-    if !first.eq_ignore_ascii_case("END") {
+    if !words.next().is_some_and(|first| first.eq_ignore_ascii_case("END")) {
         return false;
     }
-    let rest: Vec<&str> = words.collect();
-    let expected: Vec<&str> = block.words().split(' ').collect();
-    rest.len() == expected.len()
-        && rest.iter().zip(&expected).all(|(word, expected)| word.eq_ignore_ascii_case(expected))
+    let mut expected = block.words().split(' ');
+    loop {
+        match (words.next(), expected.next()) {
+            (None, None) => return true,
+            (Some(word), Some(expected)) if word.eq_ignore_ascii_case(expected) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Lexes one physical line.
 fn lex_physical(text: &str, line_no: u32) -> Line {
-    let mut lexer = LineLexer { chars: text.chars().collect(), idx: 0, line: line_no };
+    let mut lexer = LineLexer { text, at: 0, column: 1, line: line_no };
     let mut tokens = Vec::new();
     let mut comment = None;
     let mut end = lexer.pos();
@@ -370,33 +373,60 @@ fn is_rem(kind: &Tok) -> bool {
     matches!(kind, Tok::Word(word) if word.eq_ignore_ascii_case("REM"))
 }
 
-struct LineLexer {
-    chars: Vec<char>,
-    idx: usize,
+/// Reads one line: `at` is a byte offset into `text`, `column` the 1-based character column
+/// at that offset.
+struct LineLexer<'a> {
+    text: &'a str,
+    at: usize,
+    column: u32,
     line: u32,
 }
 
-impl LineLexer {
+impl<'a> LineLexer<'a> {
+    fn rest(&self) -> &'a str {
+        self.text.get(self.at..).unwrap_or_default()
+    }
+
     fn peek(&self, ahead: usize) -> Option<char> {
-        self.chars.get(self.idx + ahead).copied()
+        self.rest().chars().nth(ahead)
+    }
+
+    /// Moves past the next character.
+    fn bump(&mut self) {
+        if let Some(c) = self.peek(0) {
+            self.at += c.len_utf8();
+            self.column = self.column.saturating_add(1);
+        }
+    }
+
+    /// Moves past the characters while `keep` holds and returns the text moved over.
+    fn take_while(&mut self, keep: impl Fn(char) -> bool) -> &'a str {
+        let rest = self.rest();
+        let (mut len, mut chars) = (0, 0_u32);
+        for c in rest.chars().take_while(|&c| keep(c)) {
+            len += c.len_utf8();
+            chars = chars.saturating_add(1);
+        }
+        self.at += len;
+        self.column = self.column.saturating_add(chars);
+        rest.get(..len).unwrap_or_default()
     }
 
     fn pos(&self) -> Pos {
-        Pos { line: self.line, column: u32::try_from(self.idx + 1).unwrap_or(u32::MAX) }
+        Pos { line: self.line, column: self.column }
     }
 
     fn skip_blanks(&mut self) {
-        while self.peek(0).is_some_and(|c| c.is_whitespace() || c == '\u{feff}') {
-            self.idx += 1;
-        }
+        self.take_while(|c| c.is_whitespace() || c == '\u{feff}');
     }
 
     fn comment(&mut self, after_code: bool) -> Comment {
         let pos = self.pos();
-        let rest = &self.chars[self.idx + 1..];
-        let looks_like_string =
-            after_code && rest.first().is_some_and(|c| !c.is_whitespace()) && rest.contains(&'\'');
-        self.idx = self.chars.len();
+        let rest = self.rest().get(1..).unwrap_or_default();
+        let looks_like_string = after_code
+            && rest.chars().next().is_some_and(|c| !c.is_whitespace())
+            && rest.contains('\'');
+        self.at = self.text.len();
         Comment { pos, looks_like_string }
     }
 
@@ -407,7 +437,7 @@ impl LineLexer {
         } else if c.is_ascii_digit() {
             self.number()
         } else if c.is_alphabetic() || c == '_' {
-            self.word()
+            Tok::Word(self.take_while(|c| c.is_alphanumeric() || c == '_').to_owned())
         } else {
             self.symbol(c)
         };
@@ -415,7 +445,7 @@ impl LineLexer {
     }
 
     fn string(&mut self) -> Tok {
-        self.idx += 1;
+        self.bump();
         let mut value = String::new();
         loop {
             match self.peek(0) {
@@ -426,40 +456,28 @@ impl LineLexer {
                 }
                 Some('"') if self.peek(1) == Some('"') => {
                     value.push('"');
-                    self.idx += 2;
+                    self.bump();
+                    self.bump();
                 }
                 Some('"') => {
-                    self.idx += 1;
+                    self.bump();
                     return Tok::Str(value);
                 }
-                Some(c) => {
-                    value.push(c);
-                    self.idx += 1;
+                Some(_) => {
+                    value.push_str(self.take_while(|c| c != '"'));
                 }
             }
         }
     }
 
     fn number(&mut self) -> Tok {
-        let start = self.idx;
-        while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
-            self.idx += 1;
-        }
+        let start = self.at;
+        self.take_while(|c| c.is_ascii_digit());
         if self.peek(0) == Some('.') && self.peek(1).is_some_and(|c| c.is_ascii_digit()) {
-            self.idx += 1;
-            while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
-                self.idx += 1;
-            }
+            self.bump();
+            self.take_while(|c| c.is_ascii_digit());
         }
-        Tok::Number(self.chars[start..self.idx].iter().collect())
-    }
-
-    fn word(&mut self) -> Tok {
-        let start = self.idx;
-        while self.peek(0).is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            self.idx += 1;
-        }
-        Tok::Word(self.chars[start..self.idx].iter().collect())
+        Tok::Number(self.text.get(start..self.at).unwrap_or_default().to_owned())
     }
 
     fn symbol(&mut self, c: char) -> Tok {
@@ -490,11 +508,13 @@ impl LineLexer {
             ('&', _) => (Sym::Amp, 1),
             ('^', _) => (Sym::Caret, 1),
             _ => {
-                self.idx += 1;
+                self.bump();
                 return Tok::Error(unexpected_character(c));
             }
         };
-        self.idx += len;
+        for _ in 0..len {
+            self.bump();
+        }
         Tok::Sym(sym)
     }
 }

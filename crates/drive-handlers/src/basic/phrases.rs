@@ -19,6 +19,10 @@
 //! real scripts use; an unknown phrase written in lower case after `=` is read as a variable
 //! (`x = foo bar` is then an error), because only capitals mark a word as a command there.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::LazyLock;
+
 use crate::basic::lexer::{Sym, Tok, Token};
 
 /// Known command phrases, each a space-separated sequence of capitalised words.
@@ -234,8 +238,9 @@ pub(crate) fn read_phrase(tokens: &[Token], site: PhraseSite) -> Phrase {
     {
         len += 1;
     }
-    let name = tokens[..len]
+    let name = tokens
         .iter()
+        .take(len)
         .filter_map(|token| match &token.kind {
             Tok::Word(word) => Some(word.to_ascii_uppercase()),
             _ => None,
@@ -278,10 +283,11 @@ pub(crate) fn starts_argument(kind: &Tok) -> bool {
 /// phrase of several words (`NEW OBJECT`).
 pub(crate) fn starts_keyword_call(tokens: &[Token]) -> bool {
     let Some(Tok::Word(word)) = tokens.first().map(|token| &token.kind) else { return false };
-    if is_reserved(word) || is_literal_word(word) {
+    let class = class(word);
+    if class & (CLAUSE | OPERATOR | LITERAL | STATEMENT) != 0 {
         return false;
     }
-    if !(starts_known_phrase(word) || is_capitalised(word)) {
+    if class & PHRASE_START == 0 && !is_capitalised(word) {
         return false;
     }
     if tokens.get(1).is_some_and(|next| starts_argument(&next.kind)) {
@@ -304,58 +310,123 @@ pub(crate) fn starts_value_keyword_call(tokens: &[Token]) -> bool {
 
 /// Returns true for words in the known inventory's first position (`GET`, `SEND`, `ADD`).
 pub(crate) fn starts_known_phrase(word: &str) -> bool {
-    KNOWN_PHRASES.iter().any(|phrase| {
-        let first = phrase.split(' ').next().unwrap_or(phrase);
-        first.eq_ignore_ascii_case(word)
-    })
+    class(word) & PHRASE_START != 0
 }
 
 fn is_known(phrase: &str) -> bool {
-    KNOWN_PHRASES.contains(&phrase)
+    VOCABULARY.phrases.contains(phrase)
 }
 
 pub(crate) fn is_clause_word(word: &str) -> bool {
-    CLAUSE_WORDS.iter().any(|clause| clause.eq_ignore_ascii_case(word))
+    class(word) & CLAUSE != 0
 }
 
 pub(crate) fn is_operator_word(word: &str) -> bool {
-    OPERATOR_WORDS.iter().any(|op| op.eq_ignore_ascii_case(word))
+    class(word) & OPERATOR != 0
 }
 
 pub(crate) fn is_literal_word(word: &str) -> bool {
-    LITERAL_WORDS.iter().any(|literal| literal.eq_ignore_ascii_case(word))
+    class(word) & LITERAL != 0
 }
 
 /// Returns true for the words that open a statement of the dialect's own syntax.
 pub(crate) fn is_statement_keyword(word: &str) -> bool {
-    const KEYWORDS: [&str; 25] = [
-        "BEGIN",
-        "CASE",
-        "DESCRIPTION",
-        "DO",
-        "ELSE",
-        "ELSEIF",
-        "END",
-        "EXIT",
-        "FOR",
-        "FUNCTION",
-        "GOTO",
-        "HEAR",
-        "IF",
-        "LET",
-        "LOOP",
-        "NEXT",
-        "ON",
-        "PARAM",
-        "RETURN",
-        "SELECT",
-        "SUB",
-        "TABLE",
-        "WEND",
-        "WHILE",
-        "WITH",
+    class(word) & STATEMENT != 0
+}
+
+/// Words that open a statement of the dialect's own syntax. `SELECT` is not among them: it
+/// is also the SQL-like keyword call `rows = SELECT ... FROM ...` some scripts use.
+const STATEMENT_KEYWORDS: &[&str] = &[
+    "BEGIN",
+    "CASE",
+    "DESCRIPTION",
+    "DO",
+    "ELSE",
+    "ELSEIF",
+    "END",
+    "EXIT",
+    "FOR",
+    "FUNCTION",
+    "GOTO",
+    "HEAR",
+    "IF",
+    "LET",
+    "LOOP",
+    "NEXT",
+    "ON",
+    "PARAM",
+    "RETURN",
+    "SUB",
+    "TABLE",
+    "WEND",
+    "WHILE",
+    "WITH",
+];
+
+/// Bits of [`class`].
+pub(crate) const CLAUSE: u8 = 1;
+pub(crate) const OPERATOR: u8 = 2;
+pub(crate) const LITERAL: u8 = 4;
+const STATEMENT: u8 = 8;
+const PHRASE_START: u8 = 16;
+
+/// The word lists as hash tables: every word is looked up once per use, so the lists are
+/// indexed once per process instead of scanned each time.
+struct Vocabulary {
+    /// Capitalised word to its [`class`] bits.
+    words: HashMap<&'static [u8], u8, BuildHasherDefault<Fnv>>,
+    phrases: HashSet<&'static str>,
+}
+
+static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
+    let mut words: HashMap<&'static [u8], u8, BuildHasherDefault<Fnv>> = HashMap::default();
+    let lists: [(&[&'static str], u8); 4] = [
+        (CLAUSE_WORDS, CLAUSE),
+        (OPERATOR_WORDS, OPERATOR),
+        (LITERAL_WORDS, LITERAL),
+        (STATEMENT_KEYWORDS, STATEMENT),
     ];
-    KEYWORDS.iter().any(|keyword| keyword.eq_ignore_ascii_case(word))
+    for (list, bit) in lists {
+        for word in list {
+            *words.entry(word.as_bytes()).or_default() |= bit;
+        }
+    }
+    for phrase in KNOWN_PHRASES {
+        let first = phrase.split(' ').next().unwrap_or(phrase);
+        *words.entry(first.as_bytes()).or_default() |= PHRASE_START;
+    }
+    Vocabulary { words, phrases: KNOWN_PHRASES.iter().copied().collect() }
+});
+
+/// Returns the class bits of `word`, compared without regard to ASCII case; 0 for a word in
+/// no list.
+pub(crate) fn class(word: &str) -> u8 {
+    // No listed word is longer than this, and upper-casing in a buffer avoids an allocation
+    // per word looked up.
+    let mut buffer = [0_u8; 16];
+    let Some(upper) = buffer.get_mut(..word.len()) else { return 0 };
+    for (upper, byte) in upper.iter_mut().zip(word.bytes()) {
+        *upper = byte.to_ascii_uppercase();
+    }
+    VOCABULARY.words.get(&*upper).copied().unwrap_or(0)
+}
+
+/// FNV-1a: keywords are short and not chosen by an attacker, so a fast hash is enough.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
 }
 
 /// Words that cannot name a variable or a command word inside an expression.

@@ -269,10 +269,24 @@ fn value_text(value: &Expr) -> String {
     match &value.kind {
         ExprKind::KeywordCall { name, args } => {
             let text = phrase_with_args(name, args, PhraseSite::Value);
-            if starts_value_keyword_call(&lex_one_line(&text)) { text } else { format!("({text})") }
+            if starts_value_keyword_call(&tokens_at(&text, PhraseSite::Value)) {
+                text
+            } else {
+                format!("({text})")
+            }
         }
-        _ => expr(value, Precedence::Or),
+        _ => expr_on(value, Precedence::Or, Spine::Value),
     }
+}
+
+/// Where an expression stands, for the keyword calls on its leftmost edge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spine {
+    /// At the start of the value after `=` or `RETURN`, where a bare keyword call would take
+    /// the whole rest of the line as its arguments.
+    Value,
+    /// Anywhere else.
+    Other,
 }
 
 /// Prints a phrase and its arguments so that the phrase reads back as `name`.
@@ -287,8 +301,19 @@ fn phrase_with_args(name: &str, args: &[Arg], site: PhraseSite) -> String {
 
 /// Returns true when the phrase at the start of `text` is `name`.
 fn reads_back(text: &str, name: &str, site: PhraseSite) -> bool {
-    let tokens = lex_one_line(text);
+    let tokens = tokens_at(text, site);
     !tokens.is_empty() && read_phrase(&tokens, site).name == name
+}
+
+/// Returns the tokens of `text` as the lexer reads them where `site` is: a value is lexed
+/// after `x = `, so that a leading `REM` is a word there, as it is in the printed line.
+fn tokens_at(text: &str, site: PhraseSite) -> Vec<crate::basic::lexer::Token> {
+    match site {
+        PhraseSite::Statement => lex_one_line(text),
+        PhraseSite::Value => {
+            lex_one_line(&format!("x = {text}")).get(2..).map(<[_]>::to_vec).unwrap_or_default()
+        }
+    }
 }
 
 /// Prints arguments after a phrase, each with its leading separator. With `wrap_first`, the
@@ -352,11 +377,30 @@ fn arguments_at(args: &[Arg], min: Precedence) -> String {
 
 /// Prints an expression, in parentheses when it binds looser than `min`.
 fn expr(expr_: &Expr, min: Precedence) -> String {
-    let text = bare(expr_);
+    expr_on(expr_, min, Spine::Other)
+}
+
+fn expr_on(expr_: &Expr, min: Precedence, spine: Spine) -> String {
+    let text = bare(expr_, spine);
     if expr_.precedence() < min { format!("({text})") } else { text }
 }
 
-fn bare(e: &Expr) -> String {
+/// Prints the left operand of a binary operator at `level`. A keyword call there needs no
+/// parentheses before a comparison or a looser operator, since its one argument stops at
+/// them; outside a value's start it must not have them either, as `FROB (GET x) = 1` would
+/// read as a call of `FROB`.
+fn left_operand(left: &Expr, level: Precedence, spine: Spine) -> String {
+    match &left.kind {
+        ExprKind::KeywordCall { name, args }
+            if level <= Precedence::Comparison && spine == Spine::Other =>
+        {
+            format!("{name}{}", arguments_at(args, Precedence::Additive))
+        }
+        _ => expr_on(left, level, spine),
+    }
+}
+
+fn bare(e: &Expr, spine: Spine) -> String {
     match &e.kind {
         ExprKind::String { value } => string(value),
         ExprKind::Number { text } => text.clone(),
@@ -381,17 +425,19 @@ fn bare(e: &Expr) -> String {
         }
         ExprKind::Binary { op, left, right } => {
             let level = op.precedence();
-            format!("{} {} {}", expr(left, level), op.symbol(), expr(right, next_level(level)))
+            let left = left_operand(left, level, spine);
+            format!("{left} {} {}", op.symbol(), expr(right, next_level(level)))
         }
         ExprKind::Call { callee, args } => {
-            format!("{}({})", expr(callee, Precedence::Postfix), list(args))
+            format!("{}({})", expr_on(callee, Precedence::Postfix, spine), list(args))
         }
         ExprKind::Index { target, index } => {
-            format!("{}[{}]", expr(target, Precedence::Postfix), expr(index, Precedence::Or))
+            let target = expr_on(target, Precedence::Postfix, spine);
+            format!("{target}[{}]", expr(index, Precedence::Or))
         }
         ExprKind::Member { target, name, optional } => {
             let dot = if *optional { "?." } else { "." };
-            format!("{}{dot}{name}", expr(target, Precedence::Postfix))
+            format!("{}{dot}{name}", expr_on(target, Precedence::Postfix, spine))
         }
         ExprKind::KeywordCall { name, args } => {
             format!("({name}{})", arguments_at(args, Precedence::Additive))

@@ -205,7 +205,7 @@ w = WITH a AS b
         x = (GET "a") OR "b"
         y = GET "tier" = "vip"
         z = (GET "tier") = "vip"
-        IF (GET "tier") = "vip" THEN
+        IF GET "tier" = "vip" THEN
         END IF
         HEAR choice AS (options)
         w = WITH a AS b

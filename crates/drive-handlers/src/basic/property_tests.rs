@@ -2,6 +2,9 @@
 //! accepts prints back to source that parses to the same tree; generated valid programs are
 //! accepted; and the JSON depth it checks is the depth of the JSON it stores.
 
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 
@@ -47,6 +50,12 @@ fn inputs_the_properties_found_stay_fixed() {
         "IF (GET \"t\") = \"v\" THEN\nEND IF",
         // A variable named like a command still has methods.
         "list.PUSH(x)\nfirst.id = 2",
+        // Statement keywords never start a keyword call; a keyword call compared at the
+        // start of an argument prints without brackets, but with them after `=`.
+        "EE IF INSTR(a, \"b\") > 0 THEN",
+        "FROB GET \"x\" = 1\nx = (GET \"a\") = \"b\"\ny = (GET \"a\").b = 1",
+        // REM after `=` is a word, and stays one when printed.
+        "img = REM CHART \"timeseries\", data",
     ] {
         check_any(source);
     }
@@ -54,8 +63,9 @@ fn inputs_the_properties_found_stay_fixed() {
 
 proptest! {
     // Failures are shrunk and kept as the plain tests above, not in a regression file.
+    // PROPTEST_CASES runs more cases, as a longer search before a release.
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(512),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -78,9 +88,125 @@ proptest! {
     }
 
     #[test]
+    fn mutated_corpus_scripts_keep_every_property(
+        pick in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec(edit(), 1..8),
+    ) {
+        let scripts = corpus_scripts();
+        if scripts.is_empty() {
+            return Ok(());
+        }
+        let mut source = scripts[pick.index(scripts.len())].clone();
+        for edit in &edits {
+            edit.apply(&mut source);
+        }
+        check_any(&source);
+    }
+
+    #[test]
     fn generated_programs_parse_and_print_back_to_the_same_tree(program in program()) {
         assert_round_trip(&program);
         check_any(&program);
+    }
+}
+
+/// Returns the text of every script of the shared corpus, or nothing when it is absent (the
+/// corpus tests say so).
+fn corpus_scripts() -> &'static [String] {
+    static SCRIPTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let root = std::env::var_os("DRIVE_CORPUS").map_or_else(
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")),
+            PathBuf::from,
+        );
+        let mut scripts = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for path in entries.flatten().map(|entry| entry.path()) {
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "bas") {
+                    scripts.extend(std::fs::read_to_string(&path).ok());
+                }
+            }
+        }
+        scripts.sort();
+        scripts
+    });
+    &SCRIPTS
+}
+
+/// A change to a script, at a place chosen relative to its length.
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(prop::sample::Index, String),
+    Delete(prop::sample::Index, usize),
+    DuplicateLine(prop::sample::Index),
+    DeleteLine(prop::sample::Index),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let snippet = prop_oneof![
+        prop::sample::select(vec![
+            "\"",
+            "'",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "=",
+            "\n",
+            "END IF\n",
+            "IF x THEN\n",
+            "NEXT\n",
+            " AND ",
+            " REM ",
+            "#{",
+            "?.",
+            "\r",
+            "\u{feff}",
+            "🎫",
+            " WITH ",
+            " AS ",
+        ])
+        .prop_map(str::to_owned),
+        "[ -~]{1,4}",
+    ];
+    prop_oneof![
+        (any::<prop::sample::Index>(), snippet).prop_map(|(at, text)| Edit::Insert(at, text)),
+        (any::<prop::sample::Index>(), 1..6_usize).prop_map(|(at, len)| Edit::Delete(at, len)),
+        any::<prop::sample::Index>().prop_map(Edit::DuplicateLine),
+        any::<prop::sample::Index>().prop_map(Edit::DeleteLine),
+    ]
+}
+
+impl Edit {
+    fn apply(&self, source: &mut String) {
+        let boundaries: Vec<usize> =
+            source.char_indices().map(|(idx, _)| idx).chain([source.len()]).collect();
+        let mut lines: Vec<String> = source.split('\n').map(str::to_owned).collect();
+        match self {
+            Edit::Insert(at, text) => {
+                source.insert_str(boundaries[at.index(boundaries.len())], text)
+            }
+            Edit::Delete(at, len) => {
+                let start = at.index(boundaries.len());
+                let end = (start + len).min(boundaries.len() - 1);
+                source.replace_range(boundaries[start]..boundaries[end], "");
+            }
+            Edit::DuplicateLine(at) => {
+                let line = lines[at.index(lines.len())].clone();
+                lines.insert(at.index(lines.len()), line);
+                *source = lines.join("\n");
+            }
+            Edit::DeleteLine(at) => {
+                lines.remove(at.index(lines.len()));
+                *source = lines.join("\n");
+            }
+        }
     }
 }
 

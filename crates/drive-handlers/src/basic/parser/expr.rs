@@ -386,21 +386,23 @@ fn primary(cur: &mut Cursor<'_>) -> PResult<Node> {
 }
 
 fn word_value(cur: &mut Cursor<'_>, word: &str, pos: Pos) -> PResult<Node> {
-    let upper = word.to_ascii_uppercase();
-    match upper.as_str() {
-        "TRUE" | "FALSE" => {
-            cur.advance(1);
-            return Ok(leaf(pos, ExprKind::Boolean { value: upper == "TRUE" }));
-        }
-        "NULL" => {
-            cur.advance(1);
-            return Ok(leaf(pos, ExprKind::Null));
-        }
-        // `x = NOT y` reads as `x = (NOT y)`, as authors mean it.
-        "NOT" => return not(cur),
-        "THEN" | "ELSE" | "ELSEIF" => return Err(cur.fault_here("expected a value")),
-        _ if is_operator_word(word) => return Err(cur.fault_here("expected a value")),
-        _ => {}
+    if is_literal_word(word) || is_operator_word(word) {
+        let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
+        let kind = if is("TRUE") || is("FALSE") {
+            ExprKind::Boolean { value: is("TRUE") }
+        } else if is("NULL") {
+            ExprKind::Null
+        } else if is("NOT") {
+            // `x = NOT y` reads as `x = (NOT y)`, as authors mean it.
+            return not(cur);
+        } else {
+            return Err(cur.fault_here("expected a value"));
+        };
+        cur.advance(1);
+        return Ok(leaf(pos, kind));
+    }
+    if ["THEN", "ELSE", "ELSEIF"].iter().any(|keyword| word.eq_ignore_ascii_case(keyword)) {
+        return Err(cur.fault_here("expected a value"));
     }
     if starts_keyword_call(cur.rest()) {
         return nested(cur, inner_keyword_call);
