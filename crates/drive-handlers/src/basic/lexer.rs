@@ -223,8 +223,9 @@ fn split_lines(source: &str) -> Vec<&str> {
 /// Appends the physical lines that continue `line` and returns the index of the next unread
 /// physical line.
 fn join_continuations(line: &mut Line, physical: &[&str], mut idx: usize) -> usize {
+    // Counted per joined line, so that a file of unclosed brackets stays linear to read.
+    let mut depth = bracket_depth(&line.tokens);
     loop {
-        let depth = bracket_depth(&line.tokens);
         if depth <= 0 {
             return idx;
         }
@@ -248,6 +249,7 @@ fn join_continuations(line: &mut Line, physical: &[&str], mut idx: usize) -> usi
             return idx;
         }
 
+        depth += bracket_depth(&next.tokens);
         line.tokens.extend(next.tokens);
         line.end = next.end;
         line.comment = line.comment.or(next.comment);

@@ -1,5 +1,6 @@
 //! The compiler of the bot BASIC dialect: script text in, a syntax tree, diagnostics, the LLM
-//! tool the script declares and its manifest out. Pure: no IO, no async, no global state.
+//! tool the script declares and its manifest out. Pure: no IO, no async, no mutable global
+//! state (the keyword tables are built once, on first use).
 //!
 //! The pipeline is `lexer` (logical lines of tokens, raw text blocks), `parser` (the typed
 //! [`SyntaxTree`] with positions, block structure and error recovery), then `tool`
@@ -16,7 +17,12 @@
 //!   `IF GET "tier" = "vip" THEN` compares the result of `GET`.
 //! - Unknown commands are recognised by their capitals (`SEARCH PRODUCTS q, 5`), kept, and
 //!   warned about; the `phrases` module says how a phrase and its arguments are told apart.
-//! - `PARAM name AS "a", "b"` declares a string limited to those values.
+//! - `PARAM name AS "a", "b"` declares a parameter limited to those values.
+//! - After `=` or `RETURN`, `WITH name AS value, ...` builds an object, and a keyword phrase
+//!   followed by `(` is a function call (`x = FIRST(list)`), not a keyword call.
+//! - A line starting with an unknown word followed by `(` is a call (`USE_WEBSITE(...)`),
+//!   which the manifest still reads as `USE WEBSITE`.
+//! - `REM` is a comment only as the first word of a line; elsewhere it is a word.
 //! - A script with a `DESCRIPTION` and no `PARAM` is a tool without arguments.
 //! - A script declares one tool: a second `DESCRIPTION` or a repeated `PARAM` name is an
 //!   error, since the tool's schema could not say which one holds.

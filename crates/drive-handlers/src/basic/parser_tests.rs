@@ -1000,3 +1000,16 @@ fn trees_too_deep_to_store_are_refused() {
         ]
     "#]].assert_debug_eq(&messages);
 }
+
+#[test]
+fn large_scripts_take_linear_work() {
+    // Each of these was quadratic once: labels and GOTOs checked against every label, PARAM
+    // names against every PARAM, and brackets counted again for every joined line.
+    let labels: String = (0..20_000).map(|n| format!("l{n}:\nGOTO l{n}\n")).collect();
+    let params: String = (0..20_000).map(|n| format!("PARAM p{n} AS string\n")).collect();
+    let brackets = "x = f(\n".repeat(50_000);
+    for source in [labels, params, brackets] {
+        let compiled = super::compile("large", &source);
+        assert!(compiled.diagnostics.len() < 10, "{:?}", compiled.diagnostics.first());
+    }
+}

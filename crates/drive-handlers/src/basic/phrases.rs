@@ -6,8 +6,8 @@
 //!
 //! 1. The longest known phrase of one to three words wins (`SET BOT MEMORY` over `SET`).
 //! 2. The phrase grows by a following word written in capitals when that word is not a clause
-//!    word, an operator or the start of another known phrase, and is itself followed by the
-//!    start of a value: `SET ANSWER MODE "sql"`, `GET TIPS session_id`, `SEARCH PRODUCTS q`.
+//!    word, an operator, a literal, a statement keyword or the start of another known phrase,
+//!    and is itself followed by the start of a value: `SET ANSWER MODE "sql"`, `GET TIPS session_id`, `SEARCH PRODUCTS q`.
 //!    A capitalised word followed by a comma or the end of the line is an argument instead
 //!    (`FORMAT NOW, "yyyy"`, `TALK USERNAME`). At statement start an unknown phrase also takes
 //!    a trailing capitalised word (`RESET REPORT`, `CLEAR FOO`).

@@ -24,6 +24,8 @@
 //! Known limits: `LIKE` examples are emitted as written, even when they do not match the type
 //! (`PARAM n AS integer LIKE 2.5`); object parameters have no declared properties.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -130,9 +132,10 @@ impl ToolDefinition {
     /// Returns the JSON Schema of the tool's arguments.
     pub fn input_schema(&self) -> InputSchema {
         let mut properties: Vec<(String, ParamSchema)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut required = Vec::new();
         for param in &self.params {
-            if properties.iter().any(|(name, _)| name == &param.name) {
+            if !seen.insert(&param.name) {
                 continue;
             }
             properties.push((param.name.clone(), param.schema.clone()));
@@ -188,6 +191,8 @@ pub(crate) fn extract(
     let mut description: Option<(Pos, String)> = None;
     let mut params: Vec<ToolParam> = Vec::new();
     let mut first_param: Option<Pos> = None;
+    // Upper-cased parameter names, with the line that declared each first.
+    let mut declared: HashMap<String, u32> = HashMap::new();
     for Statement { pos, kind } in &tree.body {
         match kind {
             StatementKind::Description { text } => match &description {
@@ -203,15 +208,16 @@ pub(crate) fn extract(
             },
             StatementKind::Param(param) => {
                 first_param.get_or_insert(*pos);
-                if let Some(first) =
-                    params.iter().find(|p| p.name.eq_ignore_ascii_case(&param.name))
-                {
+                let key = param.name.to_ascii_uppercase();
+                if let Some(first) = declared.get(&key) {
                     let message = format!(
-                        "PARAM {} is already declared at line {}; each parameter needs its own \
-                         name",
-                        param.name, first.line
+                        "PARAM {} is already declared at line {first}; each parameter needs its \
+                         own name",
+                        param.name
                     );
                     diagnostics.push(error(*pos, message));
+                } else {
+                    declared.insert(key, pos.line);
                 }
                 params.push(tool_param(*pos, param, diagnostics));
             }

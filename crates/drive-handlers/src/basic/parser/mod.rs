@@ -17,6 +17,8 @@ pub(crate) mod cursor;
 pub(crate) mod expr;
 mod statements;
 
+use std::collections::HashMap;
+
 use drive_core::Diagnostic;
 
 use crate::basic::lexer::{Line, Sym, Tok, lex};
@@ -35,7 +37,7 @@ pub(crate) fn parse(source: &str) -> (SyntaxTree, Vec<Diagnostic>) {
         last_line: lexed.last_line,
         diagnostics: Vec::new(),
         open: Vec::new(),
-        labels: Vec::new(),
+        labels: HashMap::new(),
         gotos: Vec::new(),
     };
     let body = parser.top_level();
@@ -52,8 +54,8 @@ struct Parser {
     diagnostics: Vec<Diagnostic>,
     /// Blocks being read, outermost first.
     open: Vec<Open>,
-    /// Labels defined so far, with where.
-    labels: Vec<(String, Pos)>,
+    /// Labels defined so far, in upper case, with where.
+    labels: HashMap<String, Pos>,
     /// `GOTO` targets, checked against the labels at the end.
     gotos: Vec<(String, Pos)>,
 }
@@ -357,7 +359,7 @@ impl Parser {
     fn check_gotos(&mut self) {
         let gotos = std::mem::take(&mut self.gotos);
         for (label, pos) in gotos {
-            let defined = self.labels.iter().any(|(name, _)| name.eq_ignore_ascii_case(&label));
+            let defined = self.labels.contains_key(&label.to_ascii_uppercase());
             if !defined && label != "0" {
                 self.error(pos, format!("GOTO {label}: there is no line `{label}:` to go to"));
             }

@@ -48,15 +48,13 @@ impl Parser {
         let second = rest.get(1).map(|token| &token.kind);
         if second == Some(&Tok::Sym(Sym::Colon)) && rest.len() == 2 {
             cur.advance(2);
-            if let Some((_, first)) =
-                self.labels.iter().find(|(l, _)| l.eq_ignore_ascii_case(&word))
-            {
+            if let Some(first) = self.labels.get(&word.to_ascii_uppercase()) {
                 return Err(Fault {
                     pos,
                     message: format!("label {word}: is already defined at line {}", first.line),
                 });
             }
-            self.labels.push((word.clone(), pos));
+            self.labels.insert(word.to_ascii_uppercase(), pos);
             return Ok(Some(Statement { pos, kind: StatementKind::Label { name: word } }));
         }
         if assignment_ahead(rest) {
