@@ -24,6 +24,7 @@ fn check_any(source: &str) {
     }
     let reread: SyntaxTree = serde_json::from_str(&json).unwrap();
     assert_eq!(reread, compiled.tree);
+    assert_positioned(&serde_json::from_str(&json).unwrap(), source);
     let printed = print(&compiled.tree);
     let again = compile("prop", &printed);
     assert!(!again.has_errors(), "source:\n{source}\nprinted:\n{printed}\n{:?}", again.diagnostics);
@@ -32,6 +33,25 @@ fn check_any(source: &str) {
         without_positions(&again.tree),
         "source:\n{source}\nprinted:\n{printed}"
     );
+}
+
+/// Asserts that every statement and expression of a tree's JSON has a line and a column.
+fn assert_positioned(value: &serde_json::Value, source: &str) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            if fields.contains_key("statement") || fields.contains_key("expr") {
+                for key in ["line", "column"] {
+                    let position = fields.get(key).and_then(serde_json::Value::as_u64);
+                    assert!(position.is_some_and(|n| n > 0), "{key} missing in {value}\n{source}");
+                }
+            }
+            fields.values().for_each(|field| assert_positioned(field, source));
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|item| assert_positioned(item, source))
+        }
+        _ => {}
+    }
 }
 
 /// Inputs the properties once found wrong, kept as plain tests rather than as a proptest

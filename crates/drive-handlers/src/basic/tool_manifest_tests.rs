@@ -453,3 +453,75 @@ fn compiled_script_reports_errors_and_serialises() {
     assert_eq!(manifest, compiled.manifest);
     assert!(compile("x", "END IF\n").has_errors());
 }
+
+#[test]
+fn tree_json_has_a_version_and_positions_on_every_node() {
+    let compiled = compile("x", "IF a THEN\n    x = FIND \"t\", \"k=1\"\nEND IF\n");
+    let json: serde_json::Value = serde_json::from_str(&compiled.tree_json()).unwrap();
+    expect![[r#"
+        {
+          "body": [
+            {
+              "branches": [
+                {
+                  "body": [
+                    {
+                      "column": 5,
+                      "line": 2,
+                      "statement": "assign",
+                      "target": {
+                        "column": 5,
+                        "expr": "name",
+                        "line": 2,
+                        "name": "x"
+                      },
+                      "value": {
+                        "args": [
+                          {
+                            "column": 14,
+                            "line": 2,
+                            "value": {
+                              "column": 14,
+                              "expr": "string",
+                              "line": 2,
+                              "value": "t"
+                            }
+                          },
+                          {
+                            "column": 19,
+                            "line": 2,
+                            "value": {
+                              "column": 19,
+                              "expr": "string",
+                              "line": 2,
+                              "value": "k=1"
+                            }
+                          }
+                        ],
+                        "column": 9,
+                        "expr": "keyword_call",
+                        "line": 2,
+                        "name": "FIND"
+                      }
+                    }
+                  ],
+                  "column": 1,
+                  "condition": {
+                    "column": 4,
+                    "expr": "name",
+                    "line": 1,
+                    "name": "a"
+                  },
+                  "line": 1
+                }
+              ],
+              "column": 1,
+              "line": 1,
+              "otherwise": null,
+              "statement": "if"
+            }
+          ],
+          "version": 1
+        }"#]]
+    .assert_eq(&serde_json::to_string_pretty(&json).unwrap());
+}

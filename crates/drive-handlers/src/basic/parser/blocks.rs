@@ -20,7 +20,7 @@ impl Parser {
         &mut self,
         cur: &mut Cursor<'_>,
         single_line: bool,
-    ) -> PResult<Option<Statement>> {
+    ) -> PResult<Statement> {
         let pos = cur.pos();
         cur.advance(1);
         let condition = match expression(cur) {
@@ -29,7 +29,7 @@ impl Parser {
                 // The line is most likely `IF <broken> THEN`: keep the block it opens.
                 self.fault(fault);
                 cur.skip_rest();
-                return self.if_block(pos, invalid(pos)).map(Some);
+                return self.if_block(pos, invalid(pos));
             }
             Err(fault) => return Err(fault),
         };
@@ -40,7 +40,7 @@ impl Parser {
             }
             self.fault(fault);
             cur.skip_rest();
-            return self.if_block(pos, condition).map(Some);
+            return self.if_block(pos, condition);
         }
         if cur.at_end() {
             if single_line {
@@ -49,7 +49,7 @@ impl Parser {
                     message: "a one-line IF holds one simple statement, not a block IF".to_owned(),
                 });
             }
-            return self.if_block(pos, condition).map(Some);
+            return self.if_block(pos, condition);
         }
 
         // One-line form: `IF cond THEN statement [ELSE statement]`.
@@ -59,13 +59,13 @@ impl Parser {
         cur.else_ends = false;
         let otherwise = if cur.eat_word("ELSE") {
             cur.else_ends = true;
-            Some(self.statement(cur, None)?.into_iter().collect())
+            Some(vec![self.statement(cur, None)?])
         } else {
             None
         };
         cur.else_ends = outer_else_ends;
-        let branch = IfBranch { pos, condition, body: then.into_iter().collect() };
-        Ok(Some(Statement { pos, kind: StatementKind::If { branches: vec![branch], otherwise } }))
+        let branch = IfBranch { pos, condition, body: vec![then] };
+        Ok(Statement { pos, kind: StatementKind::If { branches: vec![branch], otherwise } })
     }
 
     fn if_block(&mut self, pos: Pos, condition: Expr) -> PResult<Statement> {

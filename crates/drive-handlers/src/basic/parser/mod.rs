@@ -334,7 +334,7 @@ impl Parser {
                             .to_owned(),
                     );
                 }
-                statement
+                Some(statement)
             }
             Err(fault) => {
                 self.fault(fault);

@@ -24,7 +24,7 @@ impl Parser {
         &mut self,
         cur: &mut Cursor<'_>,
         line: Option<&Line>,
-    ) -> PResult<Option<Statement>> {
+    ) -> PResult<Statement> {
         let Some(first) = cur.peek() else {
             return Err(cur.fault_here("expected a statement"));
         };
@@ -55,10 +55,10 @@ impl Parser {
                 });
             }
             self.labels.insert(word.to_ascii_uppercase(), pos);
-            return Ok(Some(Statement { pos, kind: StatementKind::Label { name: word } }));
+            return Ok(Statement { pos, kind: StatementKind::Label { name: word } });
         }
         if assignment_ahead(rest) {
-            return self.assignment(cur, pos).map(Some);
+            return self.assignment(cur, pos);
         }
 
         let single_line = line.is_none();
@@ -74,9 +74,9 @@ impl Parser {
                     ),
                 });
             }
-            "FOR" => return self.for_statement(cur).map(Some),
-            "DO" => return self.do_statement(cur).map(Some),
-            "WHILE" => return self.while_statement(cur).map(Some),
+            "FOR" => return self.for_statement(cur),
+            "DO" => return self.do_statement(cur),
+            "WHILE" => return self.while_statement(cur),
             "SELECT" if is_second_word(cur, "CASE") => {
                 if single_line {
                     return Err(Fault {
@@ -84,12 +84,12 @@ impl Parser {
                         message: "a one-line IF cannot hold a SELECT CASE block".to_owned(),
                     });
                 }
-                return self.select_statement(cur).map(Some);
+                return self.select_statement(cur);
             }
-            "SUB" | "FUNCTION" => return self.routine(cur).map(Some),
-            "WITH" => return self.with_statement(cur).map(Some),
-            "TABLE" => return self.table_statement(cur).map(Some),
-            "BEGIN" => return self.text_statement(cur, line).map(Some),
+            "SUB" | "FUNCTION" => return self.routine(cur),
+            "WITH" => return self.with_statement(cur),
+            "TABLE" => return self.table_statement(cur),
+            "BEGIN" => return self.text_statement(cur, line),
             "END" | "NEXT" | "LOOP" | "WEND" | "CASE" | "ELSE" | "ELSEIF" if single_line => {
                 let mut closer = word.to_ascii_uppercase();
                 if let Some(Tok::Word(next)) = second.filter(|_| closer == "END") {
@@ -102,7 +102,7 @@ impl Parser {
             }
             "LET" => {
                 cur.advance(1);
-                return self.assignment(cur, pos).map(Some);
+                return self.assignment(cur, pos);
             }
             "HEAR" => hear(cur)?,
             "PARAM" => self.top_level_only(cur, "PARAM").and_then(|()| param(cur))?,
@@ -117,9 +117,9 @@ impl Parser {
             "EXIT" => self.exit(cur)?,
             "GOTO" => self.goto(cur)?,
             "ON" if is_second_word(cur, "ERROR") => self.on_error(cur)?,
-            _ => return self.command_or_call(cur, &word, pos).map(Some),
+            _ => return self.command_or_call(cur, &word, pos),
         };
-        Ok(Some(Statement { pos, kind }))
+        Ok(Statement { pos, kind })
     }
 
     fn assignment(&mut self, cur: &mut Cursor<'_>, pos: Pos) -> PResult<Statement> {
