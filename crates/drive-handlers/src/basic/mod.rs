@@ -5,7 +5,7 @@
 //! The pipeline is `lexer` (logical lines of tokens, raw text blocks), `parser` (the typed
 //! [`SyntaxTree`] with positions, block structure and error recovery), then `tool`
 //! (`PARAM`/`DESCRIPTION` to JSON Schema in the OpenAI and MCP shapes) and `manifest`
-//! (schedules, webhooks, websites, knowledge bases, tools, tables). [`print`] turns a tree
+//! (schedules, webhooks, websites, knowledge bases, tools, tables). [`print()`] turns a tree
 //! back into source that parses to the same tree.
 //!
 //! Dialect decisions where the dialect's description is silent, taken from real scripts:
