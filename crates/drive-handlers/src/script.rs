@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drive_core::{
     BotEvent, BotName, ChangeHandler, ChangeInput, CompiledScript as StoredScript, Diagnostic,
-    EventBus, Kind, NoEventBus, ObjectKey, Outcome, ScriptRegistry, ToolDefinition,
+    EventBus, Kind, NoEventBus, ObjectKey, Outcome, ScriptRegistry,
 };
 use tracing::{Instrument as _, info, info_span};
 
@@ -174,20 +174,15 @@ fn to_stored(
     hash: drive_core::ContentHash,
     compiled: &CompiledScript,
 ) -> StoredScript {
-    let tool = compiled.tool.as_ref().map(|tool| ToolDefinition {
-        name: tool.name.clone(),
-        openai: serde_json::to_string(&tool.openai()).unwrap_or_default(),
-        mcp: serde_json::to_string(&tool.mcp()).unwrap_or_default(),
-    });
     StoredScript {
         key: key.clone(),
         content_hash: hash,
         tree: compiled.tree_json(),
         warnings: compiled.warnings(),
-        tool,
+        tool: compiled.tool.as_ref().map(|tool| tool.to_core()),
         manifest: compiled.manifest_json(),
-        schedules: compiled.manifest.schedules.iter().map(|s| s.cron.clone()).collect(),
-        webhooks: compiled.manifest.webhooks.iter().map(|w| w.name.clone()).collect(),
+        schedules: compiled.manifest.crons(),
+        webhooks: compiled.manifest.webhook_names(),
     }
 }
 
