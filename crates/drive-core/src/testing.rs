@@ -17,6 +17,19 @@ use crate::{
 
 pub use crate::knowledge::memory::MemoryKnowledgeIndexForTests;
 
+/// Uses up one of the failures scheduled in `counter`; returns true when one was left.
+fn take_failure(counter: &AtomicUsize) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+/// Fails a write as a database that is down would, while failures are scheduled.
+fn refuse_write(counter: &AtomicUsize) -> Result<(), PersistError> {
+    if take_failure(counter) {
+        return Err(PersistError::Unavailable("write refused by the fake".into()));
+    }
+    Ok(())
+}
+
 /// Objects of one bucket with their content.
 type Bucket = BTreeMap<ObjectKey, (ObjectMeta, Bytes)>;
 /// Settings of one bot: name to value and the object it came from.
@@ -100,9 +113,7 @@ impl ObjectStore for MemoryObjectStoreForTests {
     }
 
     async fn list(&self, bot: &BotName) -> Result<Box<dyn Lister>, StoreError> {
-        let failing = self.failing_lists.load(Ordering::SeqCst);
-        if failing > 0 {
-            self.failing_lists.store(failing - 1, Ordering::SeqCst);
+        if take_failure(&self.failing_lists) {
             return Err(StoreError::Unavailable("listing refused by the fake".into()));
         }
         let buckets = self.buckets.lock().unwrap();
@@ -185,9 +196,7 @@ impl FileStateStore for MemoryStateStoreForTests {
     }
 
     async fn commit(&self, bot: &BotName, updates: &[StateUpdate]) -> Result<(), PersistError> {
-        let failing = self.failing_commits.load(Ordering::SeqCst);
-        if failing > 0 {
-            self.failing_commits.store(failing - 1, Ordering::SeqCst);
+        if take_failure(&self.failing_commits) {
             return Err(PersistError::Unavailable("commit refused by the fake".into()));
         }
         let mut bots = self.bots.lock().unwrap();
@@ -230,12 +239,7 @@ impl MemorySinkForTests {
     }
 
     fn check_failure(&self) -> Result<(), PersistError> {
-        let failing = self.failing.load(Ordering::SeqCst);
-        if failing > 0 {
-            self.failing.store(failing - 1, Ordering::SeqCst);
-            return Err(PersistError::Unavailable("write refused by the fake".into()));
-        }
-        Ok(())
+        refuse_write(&self.failing)
     }
 }
 
@@ -329,12 +333,7 @@ impl MemoryScriptRegistryForTests {
     }
 
     fn check_failure(&self) -> Result<(), PersistError> {
-        let failing = self.failing.load(Ordering::SeqCst);
-        if failing > 0 {
-            self.failing.store(failing - 1, Ordering::SeqCst);
-            return Err(PersistError::Unavailable("write refused by the fake".into()));
-        }
-        Ok(())
+        refuse_write(&self.failing)
     }
 
     fn live_entries(
