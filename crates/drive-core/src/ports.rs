@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BotName, ChangeInput, FileRecord, Kind, ObjectKey, ObjectMeta, Outcome, PersistError,
-    StoreError,
+    BotName, ChangeInput, ContentHash, FileRecord, Kind, ObjectKey, ObjectMeta, Outcome,
+    PersistError, StoreError,
 };
 
 /// Where bot packages live: one bucket (or folder) per bot.
@@ -67,6 +67,23 @@ pub trait ChangeHandler: Send + Sync + 'static {
     /// returns fewer outcomes than changes has the missing ones counted as retryable
     /// failures.
     async fn apply(&self, bot: &BotName, changes: &[ChangeInput]) -> Vec<Outcome>;
+
+    /// Returns, for each of `keys` in order, the content hash of the version whose result
+    /// this handler already holds (compiled, stored, indexed), `None` when it holds none or
+    /// cannot tell.
+    ///
+    /// The monitor asks this for new objects it has no record of (after its file state was
+    /// lost) and records those whose content hash matches as live without calling
+    /// [`ChangeHandler::apply`]. A hash may only be returned once the whole result of that
+    /// version is stored, and must be dropped before that result is replaced or removed.
+    /// Failing to answer is harmless: `None` only costs an `apply` that changes nothing.
+    ///
+    /// The default holds nothing: every change is applied, as handlers whose results are
+    /// cheap to rebuild may prefer.
+    async fn stored_hashes(&self, bot: &BotName, keys: &[ObjectKey]) -> Vec<Option<ContentHash>> {
+        let _ = bot;
+        vec![None; keys.len()]
+    }
 }
 
 /// One setting row: a name and its value.

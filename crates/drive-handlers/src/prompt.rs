@@ -18,7 +18,9 @@ use crate::text::{DecodeError, GUESSED_ENCODING_WARNING, decode_text, normalize_
 
 /// Applies changes of [`Kind::Prompt`] objects.
 ///
-/// Idempotent: storing the same text again under the same key changes nothing.
+/// Idempotent: storing the same text again under the same key changes nothing. It keeps
+/// [`ChangeHandler::stored_hashes`]'s default (no hash held): after a lost file state each
+/// prompt is stored again, one small write that changes nothing.
 pub struct PromptHandler {
     sink: Arc<dyn PromptSink>,
 }

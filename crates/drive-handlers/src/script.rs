@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use drive_core::{
-    BotEvent, BotName, ChangeHandler, ChangeInput, CompiledScript as StoredScript, Diagnostic,
-    EventBus, Kind, NoEventBus, ObjectKey, Outcome, ScriptRegistry,
+    BotEvent, BotName, ChangeHandler, ChangeInput, CompiledScript as StoredScript, ContentHash,
+    Diagnostic, EventBus, Kind, NoEventBus, ObjectKey, Outcome, ScriptRegistry,
 };
-use tracing::{Instrument as _, info, info_span};
+use tracing::{Instrument as _, debug, info, info_span};
 
 use crate::basic::{CompiledScript, compile_bytes};
 use crate::outcome::{content_missing, parse_interrupted, sink_failed};
@@ -68,6 +68,24 @@ impl ChangeHandler for ScriptHandler {
             outcomes.push(self.apply_one(bot, input).instrument(span).await);
         }
         outcomes
+    }
+
+    /// Returns the hash of each script's live version in the registry (written in the
+    /// same transaction as its tree, tool and manifest); a version that failed to compile
+    /// is not one.
+    async fn stored_hashes(&self, bot: &BotName, keys: &[ObjectKey]) -> Vec<Option<ContentHash>> {
+        let mut hashes = Vec::with_capacity(keys.len());
+        for key in keys {
+            let hash = match self.registry.script(bot, key).await {
+                Ok(state) => state.and_then(|state| Some(state.live?.content_hash)),
+                Err(err) => {
+                    debug!(object.key = %key, error = %err, "stored script unreadable");
+                    None
+                }
+            };
+            hashes.push(hash);
+        }
+        hashes
     }
 }
 
@@ -310,5 +328,17 @@ mod tests {
         assert_eq!(file_stem(&ObjectKey::new("crm.gbdialog/tools/create-deal.bas")), "create-deal");
         assert_eq!(file_stem(&ObjectKey::new("crm.gbdialog/Start.BAS")), "Start");
         assert_eq!(file_stem(&ObjectKey::new("crm.gbdialog/ação.bas")), "ação");
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_name_the_live_version_only() {
+        let (handler, _registry, _bus) = handler();
+        handler.apply(&bot(), &[added("crm.gbdialog/greet.bas", TOOL)]).await;
+        handler.apply(&bot(), &[added("crm.gbdialog/broken.bas", "IF x THEN\n")]).await;
+
+        let keys = ["crm.gbdialog/greet.bas", "crm.gbdialog/broken.bas", "crm.gbdialog/new.bas"]
+            .map(ObjectKey::new);
+        let hashes = handler.stored_hashes(&bot(), &keys).await;
+        assert_eq!(hashes, [Some(ContentHash::of(TOOL.as_bytes())), None, None]);
     }
 }

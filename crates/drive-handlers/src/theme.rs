@@ -33,8 +33,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use drive_core::{
-    BotEvent, BotName, Change, ChangeHandler, ChangeInput, ConfigSink, Content, Diagnostic,
-    EventBus, Kind, ObjectKey, Outcome, ThemeAssetStore, ThemeFile, ThemePath, theme_settings,
+    BotEvent, BotName, Change, ChangeHandler, ChangeInput, ConfigSink, Content, ContentHash,
+    Diagnostic, EventBus, Kind, ObjectKey, Outcome, ThemeAssetStore, ThemeFile, ThemePath,
+    theme_settings,
 };
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
@@ -127,6 +128,22 @@ impl ChangeHandler for ThemeHandler {
             self.events.publish(bot, BotEvent::ThemeChanged { files, settings });
         }
         outcomes
+    }
+
+    /// Returns the hash of the stored file at each key's theme path (stored with its bytes
+    /// in one transaction). Two `*.gbtheme/` folders that hold the same path share one
+    /// file, so the hash may be of the other folder's copy: its bytes are then the same.
+    async fn stored_hashes(&self, bot: &BotName, keys: &[ObjectKey]) -> Vec<Option<ContentHash>> {
+        let stored: HashMap<ThemePath, ContentHash> = match self.assets.assets(bot).await {
+            Ok(assets) => assets.into_iter().map(|info| (info.path, info.hash)).collect(),
+            Err(err) => {
+                debug!(bot = %bot, error = %err, "stored theme files unreadable");
+                HashMap::new()
+            }
+        };
+        keys.iter()
+            .map(|key| ThemePath::from_key(key).and_then(|path| stored.get(&path).copied()))
+            .collect()
     }
 }
 
@@ -434,5 +451,18 @@ pub(crate) mod tests {
     #[test]
     fn handler_takes_theme_changes() {
         assert_eq!(fixture().handler.kind(), Kind::Theme);
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_name_the_stored_version_of_each_theme_file() {
+        let fx = fixture();
+        fx.handler.apply(&bot(), &[added("crm.gbtheme/css/main.css", b"body{}")]).await;
+        fx.handler.apply(&bot(), &[added("crm.gbtheme/gone.css", b"p{}")]).await;
+        fx.handler.apply(&bot(), &[removed("crm.gbtheme/gone.css")]).await;
+
+        let keys = ["crm.gbtheme/css/main.css", "crm.gbtheme/gone.css", "crm.gbtheme/new.css"]
+            .map(ObjectKey::new);
+        let hashes = fx.handler.stored_hashes(&bot(), &keys).await;
+        assert_eq!(hashes, [Some(ContentHash::of(b"body{}")), None, None]);
     }
 }

@@ -328,7 +328,7 @@ impl Monitor {
                     batch.push((input, meta));
                     if batch_bytes >= config.max_batch_bytes || batch.len() >= BATCH_CHANGES {
                         let full = std::mem::take(&mut batch);
-                        resolved.extend(self.call_handler(bot, handler, full).await);
+                        resolved.extend(self.hand_over(bot, records, handler, full).await);
                         batch_bytes = 0;
                         progress.advance(done_before + resolved.len());
                     }
@@ -337,7 +337,50 @@ impl Monitor {
             }
         }
         if !batch.is_empty() {
-            resolved.extend(self.call_handler(bot, handler, batch).await);
+            resolved.extend(self.hand_over(bot, records, handler, batch).await);
+        }
+        resolved
+    }
+
+    /// Hands `batch` to the handler, except the objects of which no record exists whose
+    /// result the handler already holds for the same content hash
+    /// ([`crate::ChangeHandler::stored_hashes`]): those are resolved as same content,
+    /// without a call, so that a lost file state is rebuilt without re-running handlers.
+    async fn hand_over(
+        &self,
+        bot: &BotName,
+        records: &HashMap<ObjectKey, FileRecord>,
+        handler: &dyn crate::ChangeHandler,
+        batch: Vec<(ChangeInput, Option<ObjectMeta>)>,
+    ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
+        let unknown: Vec<ObjectKey> = batch
+            .iter()
+            .map(|(input, _)| &input.change)
+            .filter(|change| matches!(change, Change::Added { .. }))
+            .filter(|change| !records.contains_key(change.key()))
+            .map(|change| change.key().clone())
+            .collect();
+        if unknown.is_empty() {
+            return self.call_handler(bot, handler, batch).await;
+        }
+
+        let hashes = handler.stored_hashes(bot, &unknown).await;
+        let stored: HashMap<ObjectKey, crate::ContentHash> =
+            unknown.into_iter().zip(hashes).filter_map(|(key, hash)| Some((key, hash?))).collect();
+        let (held, to_apply): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(input, _)| {
+            let content_hash = input.content.as_ref().map(|content| content.hash);
+            content_hash.is_some() && stored.get(input.change.key()) == content_hash.as_ref()
+        });
+        if !held.is_empty() {
+            debug!(objects = held.len(), "results already held by the handler, not applied again");
+        }
+
+        let mut resolved: Vec<_> = held
+            .into_iter()
+            .map(|(input, meta)| (input.change, meta, Resolution::SameContent))
+            .collect();
+        if !to_apply.is_empty() {
+            resolved.extend(self.call_handler(bot, handler, to_apply).await);
         }
         resolved
     }

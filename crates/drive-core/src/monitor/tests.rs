@@ -116,6 +116,7 @@ async fn handler_is_called_once_per_change_and_never_for_unchanged_objects() {
 
     let mut handler = MockChangeHandler::new();
     handler.expect_kind().return_const(Kind::Settings);
+    handler.expect_stored_hashes().returning(|_, keys| vec![None; keys.len()]);
     handler
         .expect_apply()
         .withf(|bot, changes| bot.as_str() == "crm" && changes.len() == 2)
@@ -577,4 +578,49 @@ async fn a_long_cycle_reports_its_progress_batch_by_batch() {
     assert_eq!(monitor.progress(&bot()), Some(CycleProgress { done: 256, total: 300 }));
     assert_eq!(running.await.unwrap().unwrap(), 300);
     assert_eq!(monitor.progress(&bot()), None);
+}
+
+#[tokio::test]
+async fn lost_state_is_rebuilt_without_applying_what_the_handler_already_holds() {
+    let store = Arc::new(MemoryObjectStoreForTests::new());
+    let state = Arc::new(MemoryStateStoreForTests::new());
+    store.put(&bot(), "crm.gbot/a-prompt.md", "kept");
+    store.put(&bot(), "crm.gbot/b-prompt.md", "also kept");
+    store.put(&bot(), "crm.gbot/c-prompt.md", "edited while the state was lost");
+    let held: std::collections::HashMap<&str, crate::ContentHash> = [
+        ("crm.gbot/a-prompt.md", crate::ContentHash::of(b"kept")),
+        ("crm.gbot/b-prompt.md", crate::ContentHash::of(b"also kept")),
+        ("crm.gbot/c-prompt.md", crate::ContentHash::of(b"before the edit")),
+    ]
+    .into();
+
+    let mut handler = MockChangeHandler::new();
+    handler.expect_kind().return_const(Kind::Prompt);
+    handler
+        .expect_stored_hashes()
+        .times(1)
+        .returning(move |_, keys| keys.iter().map(|key| held.get(key.as_str()).copied()).collect());
+    handler
+        .expect_apply()
+        .withf(|_, changes| {
+            let keys: Vec<&str> = changes.iter().map(|c| c.change.key().as_str()).collect();
+            keys == ["crm.gbot/c-prompt.md"]
+        })
+        .times(1)
+        .returning(|_, changes| changes.iter().map(|_| Outcome::applied()).collect());
+    let monitor = monitor_over(&store, &state, Arc::new(handler), MonitorConfig::default());
+
+    let report = monitor.sync(&bot()).await.unwrap();
+    assert_eq!((report.added, report.processed, report.same_content), (3, 1, 2));
+    for (key, text) in [
+        ("crm.gbot/a-prompt.md", "kept"),
+        ("crm.gbot/b-prompt.md", "also kept"),
+        ("crm.gbot/c-prompt.md", "edited while the state was lost"),
+    ] {
+        let record = state.record(&bot(), key).unwrap();
+        assert_eq!(record.status, FileStatus::Live, "{key}");
+        let live_hash = record.live.and_then(|live| live.content_hash);
+        assert_eq!(live_hash, Some(crate::ContentHash::of(text.as_bytes())), "{key}");
+    }
+    assert_eq!(monitor.sync(&bot()).await.unwrap().n_changes(), 0);
 }

@@ -45,7 +45,9 @@ use crate::outcome::{content_missing, parse_interrupted, sink_failed};
 /// Applies changes of [`Kind::Settings`] objects.
 ///
 /// Idempotent: applying the same file twice leaves the same settings and reports no change
-/// the second time, provided the sink compares values as [`ConfigSink`] requires.
+/// the second time, provided the sink compares values as [`ConfigSink`] requires. It keeps
+/// [`ChangeHandler::stored_hashes`]'s default (no hash held): after a lost file state the
+/// files are read and applied again, a cheap transaction that changes nothing.
 pub struct SettingsHandler {
     sink: Arc<dyn ConfigSink>,
     events: Arc<dyn EventBus>,
