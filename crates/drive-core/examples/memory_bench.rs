@@ -1,10 +1,12 @@
 //! `cargo xtask bench memory`: resident memory per tracked object, at 100 000 and 1 000 000.
 //!
-//! Builds the state the monitor keeps for one bot (`HashMap<ObjectKey, FileRecord>`, every
-//! object live at its listed version: ETag, size, modification time, content hash) and
-//! reports how much the resident set grew, per object and per object beyond its key bytes.
-//! Beside it, in the same run, the floor a plain map can reach: `HashMap<String, String>`
-//! from key to ETag, what a minimal sync tool keeps per object.
+//! Builds the state the monitor keeps for one bot (`KnownObjects`, every object live at its
+//! listed version: MD5 ETag, size, modification time, content hash), inserted one record at
+//! a time as cycles do, and reports how much the resident set grew, per object and per
+//! object beyond its key bytes. Beside it, in the same run: the same records in their
+//! exchange form (`HashMap<ObjectKey, FileRecord>`, what the monitor used to keep), and the
+//! floor a plain map can reach, `HashMap<String, String>` from key to ETag, what a minimal
+//! sync tool keeps per object (without the size, time and content hash the monitor needs).
 //!
 //! Each measurement runs in a fresh child process, so memory freed by one does not lower the
 //! next. Linux only (reads `/proc/self/status`).
@@ -16,7 +18,8 @@ use std::collections::HashMap;
 use std::process::{Command, ExitCode};
 
 use drive_core::{
-    ContentHash, ETag, FileRecord, FileStatus, ObjectKey, ObjectMeta, Timestamp, classify,
+    ContentHash, ETag, FileRecord, FileStatus, KnownObjects, ObjectKey, ObjectMeta, Timestamp,
+    classify,
 };
 
 const SIZES: [usize; 2] = [100_000, 1_000_000];
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
             .map_err(|_| format!("not a count: {n}"))
             .and_then(|n_objects| child(shape, n_objects)),
         [] => parent(),
-        _ => Err("usage: memory_bench [--child state|plain N]".into()),
+        _ => Err("usage: memory_bench [--child known|records|plain N]".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,7 +54,7 @@ fn parent() -> Result<(), String> {
     say("| objects | state | bytes/object | beyond key bytes | key bytes/object |");
     say("|---:|---|---:|---:|---:|");
     for n_objects in SIZES {
-        for shape in ["state", "plain"] {
+        for shape in ["known", "records", "plain"] {
             let output = Command::new(&exe)
                 .args(["--child", shape, &n_objects.to_string()])
                 .output()
@@ -65,8 +68,9 @@ fn parent() -> Result<(), String> {
             let per_object = grown / n_objects as f64;
             let per_key = key_bytes / n_objects as f64;
             let name = match shape {
-                "state" => "monitor state (HashMap<ObjectKey, FileRecord>)",
-                _ => "floor: HashMap<String, String> key to ETag",
+                "known" => "monitor state (`KnownObjects`)",
+                "records" => "exchange form (`HashMap<ObjectKey, FileRecord>`)",
+                _ => "floor: `HashMap<String, String>` key to ETag",
             };
             say(&format!(
                 "| {n_objects} | {name} | {per_object:.0} | {:.0} | {per_key:.0} |",
@@ -82,8 +86,18 @@ fn child(shape: &str, n_objects: usize) -> Result<(), String> {
     let before = resident_bytes()?;
     let key_bytes: usize = (0..n_objects).map(|idx| key(idx).len()).sum();
     let grown = match shape {
-        "state" => {
-            let state = monitor_state(n_objects);
+        "known" => {
+            let mut known = KnownObjects::new();
+            for record in records(n_objects) {
+                known.upsert(record);
+            }
+            let grown = resident_bytes()?.saturating_sub(before);
+            std::hint::black_box(&known);
+            grown
+        }
+        "records" => {
+            let state: HashMap<ObjectKey, FileRecord> =
+                records(n_objects).map(|record| (record.key().clone(), record)).collect();
             let grown = resident_bytes()?.saturating_sub(before);
             std::hint::black_box(&state);
             grown
@@ -100,20 +114,17 @@ fn child(shape: &str, n_objects: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn monitor_state(n_objects: usize) -> HashMap<ObjectKey, FileRecord> {
-    let mut state = HashMap::new();
-    for idx in 0..n_objects {
+/// Returns the records of `n_objects` objects, each live at its listed version.
+fn records(n_objects: usize) -> impl Iterator<Item = FileRecord> {
+    (0..n_objects).filter_map(|idx| {
         let key = key(idx);
         let mut meta = ObjectMeta::new(key.clone(), 1_000 + idx as u64 % 5_000);
         meta.etag = ETag::parse(&etag(idx));
         meta.last_modified = Some(Timestamp::from_millis(1_700_000_000_000 + idx as i64));
         meta.content_hash = Some(ContentHash::of(key.as_bytes()));
-        let Some(kind) = classify(&meta) else { continue };
-        let record =
-            FileRecord { kind, live: Some(meta.clone()), current: meta, status: FileStatus::Live };
-        state.insert(ObjectKey::new(key), record);
-    }
-    state
+        let kind = classify(&meta)?;
+        Some(FileRecord { kind, live: Some(meta.clone()), current: meta, status: FileStatus::Live })
+    })
 }
 
 /// Returns a key shaped like those of a large knowledge base (about 50 bytes).

@@ -4,15 +4,20 @@
 //! Versions are compared with [`ObjectMeta::same_version`], so an ETag that changed while
 //! the content hash stayed the same is not a change.
 
-use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 
-use crate::{Change, FileRecord, FileStatus, Kind, ObjectKey, ObjectMeta, Timestamp, classify};
+use hashbrown::HashTable;
+
+use crate::known::{KnownObjects, KnownRecord};
+use crate::{Change, FileStatus, Kind, ObjectMeta, Timestamp, classify};
 
 /// The result of comparing one listing with the known state.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Diff {
-    /// Keys whose known state stands: same version, or a failure not yet due for retry.
-    pub unchanged: Vec<ObjectKey>,
+    /// Records whose known state stands (same version, or a failure not yet due for
+    /// retry), by their position in the [`KnownObjects`] the diff ran against: valid until
+    /// those change.
+    pub unchanged: Vec<u32>,
     /// Additions, modifications and retries, in listing order, then removals in key order.
     pub changes: Vec<Change>,
     /// Listed entries that are not tracked (folder placeholders, repeated keys).
@@ -39,63 +44,127 @@ pub struct DiffContext<'a> {
 ///
 /// Every listed object and every known object ends up exactly once in `unchanged` or in
 /// `changes`. Entries repeated in the listing count once (the first wins).
-pub fn diff(
-    known: &HashMap<ObjectKey, FileRecord>,
-    listing: &[ObjectMeta],
-    ctx: DiffContext<'_>,
-) -> Diff {
-    let mut out = Diff::default();
-    let mut seen: HashSet<&ObjectKey> = HashSet::with_capacity(listing.len());
-
-    for meta in listing {
-        let Some(kind) = classify(meta) else {
-            out.skipped += 1;
-            continue;
-        };
-        if !seen.insert(&meta.key) {
-            out.skipped += 1;
-            continue;
-        }
-        match known.get(&meta.key) {
-            None => out.changes.push(Change::Added { kind, new: meta.clone() }),
-            Some(record) if needs_work(record, meta, ctx) => {
-                out.changes.push(change_for(record, kind, meta.clone()));
-            }
-            Some(_) => out.unchanged.push(meta.key.clone()),
-        }
-    }
-
-    let mut removed: Vec<&FileRecord> =
-        known.values().filter(|record| !seen.contains(record.key())).collect();
-    removed.sort_by(|a, b| a.key().cmp(b.key()));
-    for record in removed {
-        // A removal that failed waits for its retry time like any other change.
-        if let FileStatus::Retrying { next_retry, .. } = &record.status
-            && *next_retry > ctx.now
-        {
-            out.unchanged.push(record.key().clone());
-            continue;
-        }
-        let old = record.live.clone().unwrap_or_else(|| record.current.clone());
-        out.changes.push(Change::Removed { kind: record.kind, old });
-    }
-    out
+pub fn diff(known: &KnownObjects, listing: &[ObjectMeta], ctx: DiffContext<'_>) -> Diff {
+    let mut running = RunningDiff::new(known, ctx);
+    running.extend(listing.iter().cloned());
+    running.finish()
 }
 
-fn needs_work(record: &FileRecord, listed: &ObjectMeta, ctx: DiffContext<'_>) -> bool {
-    if !record.current.same_version(listed) {
+/// A diff fed one listing page at a time, so that a listing is never held whole: the same
+/// result as [`diff`] over the concatenated pages.
+///
+/// Only [`RunningDiff::finish`] decides removals, so a listing that fails halfway must be
+/// dropped unfinished: what was fed so far says nothing about what is gone. Memory beyond
+/// the changes found is one bit per known record and one table entry per addition.
+#[derive(Debug)]
+pub struct RunningDiff<'a> {
+    known: &'a KnownObjects,
+    ctx: DiffContext<'a>,
+    /// One bit per known record position: listed already.
+    seen: Vec<u64>,
+    /// Positions in `out.changes` of additions, by key, to count repeated entries once.
+    added: HashTable<u32>,
+    hasher: RandomState,
+    out: Diff,
+}
+
+impl<'a> RunningDiff<'a> {
+    pub fn new(known: &'a KnownObjects, ctx: DiffContext<'a>) -> Self {
+        Self {
+            known,
+            ctx,
+            seen: vec![0; known.len().div_ceil(64)],
+            added: HashTable::new(),
+            hasher: RandomState::new(),
+            out: Diff::default(),
+        }
+    }
+
+    /// Compares one listed entry.
+    pub fn push(&mut self, meta: ObjectMeta) {
+        let Some(kind) = classify(&meta) else {
+            self.out.skipped += 1;
+            return;
+        };
+        let Some(position) = self.known.position(meta.key.as_str()) else {
+            self.push_addition(kind, meta);
+            return;
+        };
+
+        let (word, bit) = (position / 64, 1u64 << (position % 64));
+        if self.seen[word] & bit != 0 {
+            self.out.skipped += 1;
+            return;
+        }
+        self.seen[word] |= bit;
+        let record = self.known.at(position);
+        if needs_work(record, &meta, self.ctx) {
+            self.out.changes.push(change_for(record, kind, meta));
+        } else {
+            self.out.unchanged.push(position as u32);
+        }
+    }
+
+    /// Returns the diff, with the removals: known records no entry named.
+    pub fn finish(mut self) -> Diff {
+        let known = self.known;
+        let mut removed: Vec<usize> = (0..known.len())
+            .filter(|position| self.seen[position / 64] & (1u64 << (position % 64)) == 0)
+            .collect();
+        removed.sort_unstable_by(|&a, &b| known.at(a).key().cmp(known.at(b).key()));
+        for position in removed {
+            let record = known.at(position);
+            // A removal that failed waits for its retry time like any other change.
+            if let FileStatus::Retrying { next_retry, .. } = record.status()
+                && *next_retry > self.ctx.now
+            {
+                self.out.unchanged.push(position as u32);
+                continue;
+            }
+            let old = record.live().unwrap_or_else(|| record.current());
+            self.out.changes.push(Change::Removed { kind: record.kind(), old });
+        }
+        self.out
+    }
+
+    fn push_addition(&mut self, kind: Kind, meta: ObjectMeta) {
+        let Self { added, hasher, out, .. } = self;
+        let hash = hasher.hash_one(meta.key.as_str());
+        let repeated = |at: &u32| out.changes[*at as usize].key() == &meta.key;
+        if added.find(hash, repeated).is_some() {
+            out.skipped += 1;
+            return;
+        }
+        let at = u32::try_from(out.changes.len()).unwrap_or(u32::MAX);
+        added.insert_unique(hash, at, |at| {
+            hasher.hash_one(out.changes[*at as usize].key().as_str())
+        });
+        out.changes.push(Change::Added { kind, new: meta });
+    }
+}
+
+impl Extend<ObjectMeta> for RunningDiff<'_> {
+    fn extend<I: IntoIterator<Item = ObjectMeta>>(&mut self, page: I) {
+        for meta in page {
+            self.push(meta);
+        }
+    }
+}
+
+fn needs_work(record: KnownRecord<'_>, listed: &ObjectMeta, ctx: DiffContext<'_>) -> bool {
+    if !record.same_version(listed) {
         return true;
     }
-    match &record.status {
+    match record.status() {
         FileStatus::Live | FileStatus::Invalid { .. } => false,
-        FileStatus::Unhandled => ctx.handled.contains(&record.kind),
+        FileStatus::Unhandled => ctx.handled.contains(&record.kind()),
         FileStatus::Retrying { next_retry, .. } => *next_retry <= ctx.now,
     }
 }
 
-fn change_for(record: &FileRecord, kind: Kind, new: ObjectMeta) -> Change {
-    match &record.live {
-        Some(old) => Change::Modified { kind, old: old.clone(), new },
+fn change_for(record: KnownRecord<'_>, kind: Kind, new: ObjectMeta) -> Change {
+    match record.live() {
+        Some(old) => Change::Modified { kind, old, new },
         None => Change::Added { kind, new },
     }
 }
@@ -104,8 +173,10 @@ fn change_for(record: &FileRecord, kind: Kind, new: ObjectMeta) -> Change {
 mod tests {
     use proptest::prelude::*;
 
+    use std::collections::{HashMap, HashSet};
+
     use super::*;
-    use crate::{ContentHash, ETag};
+    use crate::{ContentHash, ETag, FileRecord, ObjectKey};
 
     const NOW: Timestamp = Timestamp::from_nanos(1_000);
     const ALL_HANDLED: &[Kind] = &Kind::ALL;
@@ -119,17 +190,22 @@ mod tests {
         FileRecord { kind, live: Some(meta.clone()), current: meta, status: FileStatus::Live }
     }
 
-    fn known(records: Vec<FileRecord>) -> HashMap<ObjectKey, FileRecord> {
-        records.into_iter().map(|record| (record.key().clone(), record)).collect()
+    fn known(records: Vec<FileRecord>) -> KnownObjects {
+        records.into_iter().collect()
+    }
+
+    /// Returns the keys of the unchanged records of `out`.
+    fn unchanged_keys(known: &KnownObjects, out: &Diff) -> Vec<ObjectKey> {
+        out.unchanged.iter().map(|&at| ObjectKey::new(known.at(at as usize).key())).collect()
     }
 
     /// Renders a diff as one line per change, for compact expectations.
     #[track_caller]
-    fn check(known: &HashMap<ObjectKey, FileRecord>, listing: &[ObjectMeta], expected: &str) {
+    fn check(known: &KnownObjects, listing: &[ObjectMeta], expected: &str) {
         let out = diff(known, listing, DiffContext { now: NOW, handled: ALL_HANDLED });
         let mut lines: Vec<String> =
             out.changes.iter().map(|c| format!("{} {}", c.op_name(), c.key())).collect();
-        lines.extend(out.unchanged.iter().map(|key| format!("unchanged {key}")));
+        lines.extend(unchanged_keys(known, &out).iter().map(|key| format!("unchanged {key}")));
         assert_eq!(lines.join("\n"), expected.trim());
     }
 
@@ -260,12 +336,14 @@ mod tests {
             let out = diff(&state, &listing, DiffContext { now: NOW, handled: ALL_HANDLED });
 
             let mut counted: HashMap<ObjectKey, usize> = HashMap::new();
-            for key in out.unchanged.iter().chain(out.changes.iter().map(Change::key)) {
+            let unchanged = unchanged_keys(&state, &out);
+            for key in unchanged.iter().chain(out.changes.iter().map(Change::key)) {
                 *counted.entry(key.clone()).or_default() += 1;
             }
             prop_assert!(counted.values().all(|n| *n == 1), "a key appears twice: {counted:?}");
 
-            let expected: HashSet<&ObjectKey> = state.keys()
+            let known_keys: Vec<ObjectKey> = state.iter().map(|r| ObjectKey::new(r.key())).collect();
+            let expected: HashSet<&ObjectKey> = known_keys.iter()
                 .chain(listing.iter().filter(|m| classify(m).is_some()).map(|m| &m.key))
                 .collect();
             let got: HashSet<&ObjectKey> = counted.keys().collect();
@@ -273,12 +351,28 @@ mod tests {
         }
 
         #[test]
+        fn a_listing_fed_page_by_page_diffs_as_one_whole(
+            records in prop::collection::vec(arb_record(), 0..8),
+            listing in prop::collection::vec(arb_meta(), 0..10),
+            page_len in 1usize..4,
+        ) {
+            let state = known(records);
+            let ctx = DiffContext { now: NOW, handled: ALL_HANDLED };
+            let mut running = RunningDiff::new(&state, ctx);
+            for page in listing.chunks(page_len) {
+                running.extend(page.to_vec());
+            }
+            prop_assert_eq!(running.finish(), diff(&state, &listing, ctx));
+        }
+
+        #[test]
         fn same_version_of_a_live_object_is_never_reprocessed(listing in prop::collection::vec(arb_meta(), 0..10)) {
             // The state holds the first entry of each key, as the diff keeps the first.
-            let mut state = HashMap::new();
+            let mut first = HashMap::new();
             for meta in listing.iter().filter(|m| classify(m).is_some()) {
-                state.entry(meta.key.clone()).or_insert_with(|| live(meta.clone()));
+                first.entry(meta.key.clone()).or_insert_with(|| live(meta.clone()));
             }
+            let state: KnownObjects = first.into_values().collect();
             let out = diff(&state, &listing, DiffContext { now: NOW, handled: ALL_HANDLED });
             prop_assert_eq!(out.changes.iter().filter(|c| !c.is_removal()).count(), 0);
             prop_assert_eq!(out.n_removed(), 0);

@@ -14,8 +14,9 @@
 //! - [`KnowledgeIndex`] and [`Embedder`]: document chunks with their lexical index and
 //!   vectors, and the model that makes the vectors.
 //!
-//! [`diff`] compares a listing with the known state; [`Monitor`] runs one task per bot that
-//! lists, diffs, reads what changed, calls the handlers and records the outcome.
+//! [`diff`] compares a listing with the known state, held in memory as [`KnownObjects`];
+//! [`Monitor`] runs one task per bot that lists, diffs, reads what changed, calls the
+//! handlers and records the outcome.
 
 mod bot;
 mod change;
@@ -24,6 +25,7 @@ mod error;
 mod event;
 mod kind;
 pub mod knowledge;
+mod known;
 mod monitor;
 mod object;
 pub mod ports;
@@ -42,6 +44,7 @@ pub use knowledge::{
     Chunk, ChunkId, EmbedError, Embedder, IndexedDocument, KnowledgeIndex, KnowledgeStats,
     SearchHit, SearchQuery,
 };
+pub use known::{KnownObjects, KnownRecord};
 pub use monitor::{
     BotReport, ChangeError, Clock, CycleError, CycleProgress, CycleRecord, DeletionGuard, Monitor,
     MonitorBuilder, MonitorConfig, MonitorHandle, Plan, RetryPolicy, SizeLimits, SystemClock,

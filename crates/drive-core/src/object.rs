@@ -75,6 +75,12 @@ impl ETag {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Wraps text that is already in normalised form (the text of a parsed tag).
+    pub(crate) fn from_normalised(text: String) -> Self {
+        debug_assert_eq!(Self::parse(&text).as_ref().map(Self::as_str), Some(text.as_str()));
+        Self(text)
+    }
 }
 
 impl fmt::Debug for ETag {
@@ -129,6 +135,15 @@ impl ContentHash {
     /// Returns the hash of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Self(Sha256::digest(bytes).into())
+    }
+
+    /// Returns the hash whose 32 bytes are `bytes`.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// Parses the 64-digit lower- or upper-case hex form.

@@ -7,30 +7,23 @@ use futures::StreamExt as _;
 use tracing::{Instrument as _, debug, debug_span, info, info_span, warn};
 
 use super::{BotReport, ChangeError, CycleError, Monitor};
-use crate::diff::{Diff, DiffContext, diff};
+use crate::diff::{Diff, DiffContext, RunningDiff, diff};
 use crate::{
-    BotName, Change, ChangeInput, Content, Diagnostic, FileRecord, FileStatus, Kind, ObjectKey,
-    ObjectMeta, Outcome, Severity, StateUpdate, StoreError,
+    BotName, Change, ChangeInput, Content, Diagnostic, FileRecord, FileStatus, Kind, KnownObjects,
+    ObjectKey, ObjectMeta, Outcome, Severity, StateUpdate, StoreError,
 };
 
 /// What the monitor holds in memory for one bot between cycles.
 #[derive(Debug, Default)]
 pub(crate) struct BotState {
     /// Known records, loaded from the state store on the first cycle.
-    records: Option<HashMap<ObjectKey, FileRecord>>,
+    records: Option<KnownObjects>,
 }
 
 impl BotState {
     /// Returns the earliest retry time among failed changes, if any.
     pub(crate) fn earliest_retry(&self) -> Option<crate::Timestamp> {
-        self.records
-            .as_ref()?
-            .values()
-            .filter_map(|record| match record.status {
-                FileStatus::Retrying { next_retry, .. } => Some(next_retry),
-                _ => None,
-            })
-            .min()
+        self.records.as_ref()?.iter().filter_map(|record| record.next_retry()).min()
     }
 }
 
@@ -153,10 +146,10 @@ impl Monitor {
                     Err(err) => return Err(CycleError::Listing(err)),
                 }
             }
-            let records = bot_state.records.get_or_insert_with(HashMap::new);
-            let subset: HashMap<ObjectKey, FileRecord> = keys
+            let records = bot_state.records.get_or_insert_with(KnownObjects::new);
+            let subset: KnownObjects = keys
                 .iter()
-                .filter_map(|key| Some((key.clone(), records.get(key)?.clone())))
+                .filter_map(|key| Some(records.get(key.as_str())?.to_record()))
                 .collect();
             let ctx = DiffContext { now: self.inner.clock.now(), handled: &self.inner.handled };
             let found = diff(&subset, &listing, ctx);
@@ -180,12 +173,12 @@ impl Monitor {
             return Ok(report);
         }
 
-        let records = bot_state.records.get_or_insert_with(HashMap::new);
+        let records = bot_state.records.get_or_insert_with(KnownObjects::new);
         let resolved = self.process(bot, records, found.changes).await;
         let updates = self.record_outcomes(records, &resolved, &mut report);
         self.inner.state.commit(bot, &updates).await.map_err(CycleError::CommitState)?;
-        apply_updates(records, updates);
-        let failing = records.values().filter(|r| r.status.error().is_some()).count();
+        records.apply(updates);
+        let failing = records.iter().filter(|r| r.status().error().is_some()).count();
         metrics::gauge!("drive_failing_changes", "bot" => bot.to_string()).set(failing as f64);
 
         info!(
@@ -207,8 +200,7 @@ impl Monitor {
     ) -> Result<(), CycleError> {
         if bot_state.records.is_none() {
             let loaded = self.inner.state.load(bot).await.map_err(CycleError::LoadState)?;
-            let records = loaded.into_iter().map(|r| (r.key().clone(), r)).collect();
-            bot_state.records = Some(records);
+            bot_state.records = Some(KnownObjects::from(loaded));
         }
         Ok(())
     }
@@ -223,11 +215,8 @@ impl Monitor {
         allow_mass_deletion: bool,
     ) -> Result<(Diff, usize), CycleError> {
         self.ensure_loaded(bot, bot_state).await?;
-        let listing = self.list_all(bot).await.map_err(CycleError::Listing)?;
-        let records = bot_state.records.get_or_insert_with(HashMap::new);
-
-        let ctx = DiffContext { now: self.inner.clock.now(), handled: &self.inner.handled };
-        let mut found = diff(records, &listing, ctx);
+        let records = bot_state.records.get_or_insert_with(KnownObjects::new);
+        let mut found = self.list_and_diff(bot, records).await.map_err(CycleError::Listing)?;
         if let Some(kinds) = kinds {
             found.changes.retain(|change| kinds.contains(&change.kind()));
         }
@@ -247,25 +236,34 @@ impl Monitor {
         Ok((found, held))
     }
 
-    /// Returns the whole listing of a bot, or the error that cut it short.
-    async fn list_all(&self, bot: &BotName) -> Result<Vec<ObjectMeta>, StoreError> {
+    /// Lists a bot and diffs each page against `records` as it arrives, so the listing is
+    /// never held whole. Returns the diff of the complete listing, or the error that cut it
+    /// short, in which case nothing of the partial diff survives.
+    async fn list_and_diff(
+        &self,
+        bot: &BotName,
+        records: &KnownObjects,
+    ) -> Result<Diff, StoreError> {
         let started = std::time::Instant::now();
         metrics::counter!("drive_storage_requests_total", "op" => "list").increment(1);
+        let ctx = DiffContext { now: self.inner.clock.now(), handled: &self.inner.handled };
+        let mut running = RunningDiff::new(records, ctx);
         let mut lister = self.inner.store.list(bot).await?;
-        let mut listing = Vec::new();
+        let mut n_listed = 0;
         while let Some(page) = lister.next_page().await? {
-            listing.extend(page);
+            n_listed += page.len();
+            running.extend(page);
         }
         metrics::histogram!("drive_listing_seconds").record(started.elapsed().as_secs_f64());
-        debug!(objects = listing.len(), "listed");
-        Ok(listing)
+        debug!(objects = n_listed, "listed");
+        Ok(running.finish())
     }
 
     /// Reads and hands over every change, kind by kind, and returns how each ended.
     async fn process(
         &self,
         bot: &BotName,
-        records: &HashMap<ObjectKey, FileRecord>,
+        records: &KnownObjects,
         changes: Vec<Change>,
     ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
         let progress = Progress::start(self, bot, changes.len());
@@ -301,7 +299,7 @@ impl Monitor {
     async fn process_kind(
         &self,
         bot: &BotName,
-        records: &HashMap<ObjectKey, FileRecord>,
+        records: &KnownObjects,
         handler: &dyn crate::ChangeHandler,
         changes: Vec<Change>,
         progress: &Progress<'_>,
@@ -349,7 +347,7 @@ impl Monitor {
     async fn hand_over(
         &self,
         bot: &BotName,
-        records: &HashMap<ObjectKey, FileRecord>,
+        records: &KnownObjects,
         handler: &dyn crate::ChangeHandler,
         batch: Vec<(ChangeInput, Option<ObjectMeta>)>,
     ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
@@ -357,7 +355,7 @@ impl Monitor {
             .iter()
             .map(|(input, _)| &input.change)
             .filter(|change| matches!(change, Change::Added { .. }))
-            .filter(|change| !records.contains_key(change.key()))
+            .filter(|change| !records.contains(change.key().as_str()))
             .map(|change| change.key().clone())
             .collect();
         if unknown.is_empty() {
@@ -390,7 +388,7 @@ impl Monitor {
     async fn read_change(
         &self,
         bot: &BotName,
-        records: &HashMap<ObjectKey, FileRecord>,
+        records: &KnownObjects,
         change: Change,
         limit: u64,
     ) -> Result<(ChangeInput, Option<ObjectMeta>), (Change, Option<ObjectMeta>, Resolution)> {
@@ -422,7 +420,7 @@ impl Monitor {
         let content = Content::new(bytes);
         let mut meta = new.clone();
         meta.content_hash = Some(content.hash);
-        let live_hash = records.get(&meta.key).and_then(|r| r.live.as_ref()?.content_hash);
+        let live_hash = records.get(meta.key.as_str()).and_then(|r| r.live_content_hash());
         if live_hash == Some(content.hash) {
             return Err((change, Some(meta), Resolution::SameContent));
         }
@@ -472,7 +470,7 @@ impl Monitor {
     /// Turns resolutions into state updates and counts them in `report`.
     fn record_outcomes(
         &self,
-        records: &HashMap<ObjectKey, FileRecord>,
+        records: &KnownObjects,
         resolved: &[(Change, Option<ObjectMeta>, Resolution)],
         report: &mut BotReport,
     ) -> Vec<StateUpdate> {
@@ -500,9 +498,9 @@ impl Monitor {
                 "outcome" => outcome
             )
             .increment(1);
-            let previous = records.get(key);
+            let previous = records.get(key.as_str()).map(|record| record.to_record());
             let current = read_meta.clone().or_else(|| change.new_meta().cloned());
-            let live = previous.and_then(|r| r.live.clone());
+            let live = previous.as_ref().and_then(|r| r.live.clone());
             let kind = change.kind();
 
             let update = match resolution {
@@ -559,7 +557,7 @@ impl Monitor {
                         retrying: true,
                     });
                     let current = current.unwrap_or_else(|| change_meta(change));
-                    let attempts = match previous.map(|r| (&r.status, &r.current)) {
+                    let attempts = match previous.as_ref().map(|r| (&r.status, &r.current)) {
                         Some((FileStatus::Retrying { attempts, .. }, seen))
                             if seen.same_version(&current) =>
                         {
@@ -586,19 +584,6 @@ fn change_meta(change: &Change) -> ObjectMeta {
     match change {
         Change::Added { new, .. } | Change::Modified { new, .. } => new.clone(),
         Change::Removed { old, .. } => old.clone(),
-    }
-}
-
-fn apply_updates(records: &mut HashMap<ObjectKey, FileRecord>, updates: Vec<StateUpdate>) {
-    for update in updates {
-        match update {
-            StateUpdate::Upsert(record) => {
-                records.insert(record.key().clone(), record);
-            }
-            StateUpdate::Remove(key) => {
-                records.remove(&key);
-            }
-        }
     }
 }
 
