@@ -59,13 +59,14 @@ struct Compact {
     flags: u8,
 }
 
-/// What few records need.
+/// What few records need; kept small, for stores whose ETags are not MD5s give every
+/// record one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Rare {
-    /// The current ETag, when it is not an MD5 in hex.
-    etag: Option<ETag>,
+    /// The current ETag's normalised text, when it is not an MD5 in hex.
+    etag: Option<Box<str>>,
     /// The live version, when it is neither absent nor the current one.
-    live: Option<ObjectMeta>,
+    live: Option<Box<ObjectMeta>>,
     status: FileStatus,
 }
 
@@ -254,7 +255,7 @@ impl<'a> KnownRecord<'a> {
         if compact.flags & LIVE_IS_CURRENT != 0 {
             return Some(self.current());
         }
-        compact.rare.as_ref()?.live.clone()
+        compact.rare.as_ref()?.live.as_deref().cloned()
     }
 
     /// Returns the content hash of the live version, if known.
@@ -321,7 +322,7 @@ impl Compact {
                 flags |= ETAG_MD5;
             }
             Some((tag, None)) => {
-                other_etag = Some(tag.clone());
+                other_etag = Some(Box::from(tag.as_str()));
                 flags |= ETAG_OTHER;
             }
             None => {}
@@ -334,7 +335,7 @@ impl Compact {
             }
             Some(live) => {
                 flags |= LIVE_OTHER;
-                Some(live)
+                Some(Box::new(live))
             }
             None => None,
         };
@@ -357,7 +358,8 @@ impl Compact {
         if self.flags & ETAG_MD5 != 0 {
             return Some(ETag::from_normalised(md5_etag_text(&self.etag, self.etag_parts)));
         }
-        self.rare.as_ref()?.etag.clone()
+        let text = self.rare.as_ref()?.etag.as_deref()?;
+        Some(ETag::from_normalised(text.to_owned()))
     }
 
     /// Returns true when the current ETag equals `tag`.
@@ -366,7 +368,7 @@ impl Compact {
             // The MD5 form is canonical: a tag has it exactly when its text is one.
             return md5_etag(tag.as_str()) == Some((self.etag, self.etag_parts));
         }
-        self.rare.as_ref().and_then(|rare| rare.etag.as_ref()) == Some(tag)
+        self.rare.as_ref().and_then(|rare| rare.etag.as_deref()) == Some(tag.as_str())
     }
 }
 
