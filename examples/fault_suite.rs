@@ -1,5 +1,10 @@
-//! The fault suite: drives the service through storage outages, crashes and mass deletions
-//! against a real S3-protocol server and PostgreSQL, and prints what it tried and found.
+//! The fault suite: drives the service through storage and database outages, crashes and
+//! mass deletions against a real S3-protocol server and PostgreSQL, and prints what it tried
+//! and found.
+//!
+//! Outages are made by TCP proxies on loopback that the suite starts, cuts and heals; the
+//! servers themselves are never stopped, so other users of the same PostgreSQL are not
+//! disturbed (every run works in a database of its own).
 //!
 //! Run it with `cargo xtask fault`, which starts the S3 server, builds the `drive-server`
 //! binary and passes `DRIVE_TEST_S3_ENDPOINT`, `DATABASE_URL` and `DRIVE_SERVER_BIN`.
@@ -12,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use futures::StreamExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use drive_core::BotName;
+use drive_core::{BotName, FileRecord, FileStatus};
 use drive_db::contract::PgTestDatabase;
-use drive_server::{App, Config};
+use drive_server::{App, Config, Service};
 use drive_storage::contract::StoreFixture as _;
 use drive_storage::{S3ObjectStore, S3Settings, Secret};
 
@@ -35,6 +41,8 @@ async fn main() -> anyhow::Result<()> {
     let database = PgTestDatabase::create().await.context("PostgreSQL at DATABASE_URL")?;
 
     let mut rows = Vec::new();
+    // First, while the S3 server holds no other bucket the running service would mount.
+    rows.push(database_outage_while_running(&s3, &endpoint, database.url()).await);
     rows.push(storage_cut_mid_listing(&s3, &endpoint, database.url()).await);
     rows.push(kill_mid_batch_in_a_loop(&s3, &endpoint, database.url(), &server_bin).await);
     rows.push(mass_deletion_is_held(&s3, &endpoint, database.url()).await);
@@ -110,6 +118,226 @@ fn fresh_bot(case: &str) -> BotName {
     BotName::new(format!("{case}-{}", stamp.as_nanos() % 1_000_000_000_000)).expect("valid name")
 }
 
+/// Prompt files of the bot the database outage scenario runs.
+const OUTAGE_FILES: usize = 40;
+
+/// The running service loses its database for a few seconds while objects change in
+/// storage: the changes stay pending (nothing is recorded that was not stored, readiness
+/// says the database is unavailable), and once the database is back every change is applied
+/// exactly once by the same process.
+async fn database_outage_while_running(s3: &S3ObjectStore, endpoint: &str, database: &str) -> Row {
+    let tried = format!(
+        "service running on PostgreSQL through a TCP proxy, {OUTAGE_FILES} prompts + config.csv; \
+         the proxy drops every database connection, then 10 prompts are edited, 10 added and 5 \
+         deleted; healed {} s later",
+        OUTAGE.as_secs()
+    );
+    let found = async {
+        let bot = fresh_bot("dbcut");
+        let bucket = bot.bucket();
+        s3.create_bucket(&bucket).await?;
+        let prompt_key = |n: usize| format!("{bot}.gbot/part-{n:03}-prompt.md");
+        populate(s3, &bucket, OUTAGE_FILES, prompt_key).await?;
+        s3.put(&bucket, &format!("{bot}.gbot/config.csv"), b"answer,42\n").await?;
+
+        let direct = drive_db::open(database).await?;
+        let proxy = Proxy::start(&database_authority(database)?).await?;
+        let mut service_config =
+            config(format!("s3:{endpoint}"), &via_proxy(database, proxy.addr)?);
+        service_config.monitor.interval = Duration::from_millis(500);
+        service_config.monitor.jitter = 0.0;
+        let service = Service::start(App::open(service_config).await?).await?;
+        let addr = service.local_addr();
+        let outcome = outage_round(s3, &bot, &direct, &proxy, addr, &prompt_key).await;
+        let stopped = service.stop().await;
+        let found = outcome?;
+        ensure!(stopped, "the service did not stop within its deadline");
+        s3.remove_bucket(&bucket).await?;
+        Ok(found)
+    }
+    .await;
+    Row { scenario: "database outage while running", tried, found }
+}
+
+/// How long the database stays unreachable.
+const OUTAGE: Duration = Duration::from_secs(5);
+
+/// Longest wait for the service to reach an expected state.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The outage itself, against a running service at `addr`; `direct` reaches the database
+/// without the proxy, to see what is really stored.
+async fn outage_round(
+    s3: &S3ObjectStore,
+    bot: &BotName,
+    direct: &drive_db::Database,
+    proxy: &Proxy,
+    addr: SocketAddr,
+    prompt_key: &dyn Fn(usize) -> String,
+) -> anyhow::Result<String> {
+    let bucket = bot.bucket();
+    let state = direct.state_store();
+    let prompts = direct.prompt_sink();
+    let state = &state;
+    wait_until("the first sync to record every file", || async move {
+        Ok(state.load(bot).await?.len() == OUTAGE_FILES + 1)
+    })
+    .await?;
+    let applied_before = applied_prompt_changes(addr).await?;
+    let before = sorted(state.load(bot).await?);
+    let prompt_before = prompts.prompt(bot).await?.unwrap_or_default();
+
+    // The outage: connections dropped, then the bucket changes under the running service.
+    proxy.cut();
+    let edited = 0..10;
+    let added = OUTAGE_FILES..OUTAGE_FILES + 10;
+    let deleted = OUTAGE_FILES - 5..OUTAGE_FILES;
+    for n in edited.clone() {
+        s3.put(&bucket, &prompt_key(n), format!("edited {}", prompt_key(n)).as_bytes()).await?;
+    }
+    for n in added.clone() {
+        s3.put(&bucket, &prompt_key(n), format!("added {}", prompt_key(n)).as_bytes()).await?;
+    }
+    for n in deleted.clone() {
+        s3.delete(&bucket, &prompt_key(n)).await?;
+    }
+    let n_changes = edited.len() + added.len() + deleted.len();
+
+    // While it lasts: readiness degraded, and nothing recorded or stored.
+    let outage_started = Instant::now();
+    let (status, body) = http_get(addr, "/readyz").await?;
+    ensure!(
+        status == 503 && body.contains("\"database\":\"unavailable\""),
+        "readyz: {status} {body}"
+    );
+    tokio::time::sleep(OUTAGE.saturating_sub(outage_started.elapsed())).await;
+    let (status, _) = http_get(addr, "/readyz").await?;
+    ensure!(status == 503, "readyz answered {status} at the end of the outage");
+    ensure!(
+        sorted(state.load(bot).await?) == before,
+        "records changed while the database was away"
+    );
+    ensure!(
+        prompts.prompt(bot).await?.unwrap_or_default() == prompt_before,
+        "the prompt changed while the database was away"
+    );
+    ensure!(
+        applied_prompt_changes(addr).await? == applied_before,
+        "changes counted as applied while the database was away"
+    );
+
+    // Healed: the same process applies every change, once.
+    proxy.heal();
+    let healed = Instant::now();
+    wait_until("every change to be applied after healing", || async move {
+        Ok(applied_prompt_changes(addr).await? >= applied_before + n_changes as u64)
+    })
+    .await?;
+    let caught_up = healed.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let applied = applied_prompt_changes(addr).await? - applied_before;
+    ensure!(applied == n_changes as u64, "{applied} changes applied for {n_changes} made");
+    let (status, body) = http_get(addr, "/readyz").await?;
+    ensure!(status == 200, "readyz after healing: {status} {body}");
+
+    let records = state.load(bot).await?;
+    ensure!(records.len() == OUTAGE_FILES + 1 + 10 - 5, "{} records after healing", records.len());
+    ensure!(records.iter().all(|r| r.status == FileStatus::Live), "a record is not live");
+    let prompt = prompts.prompt(bot).await?.unwrap_or_default();
+    for n in 0..OUTAGE_FILES + 10 {
+        let key = prompt_key(n);
+        let expected = if edited.contains(&n) {
+            format!("edited {key}")
+        } else if added.contains(&n) {
+            format!("added {key}")
+        } else if deleted.contains(&n) {
+            continue;
+        } else {
+            format!("content of {key}")
+        };
+        ensure!(prompt.matches(&expected).count() == 1, "{expected:?} not in the prompt once");
+    }
+    for n in deleted {
+        let key = prompt_key(n);
+        ensure!(!prompt.contains(&key), "deleted {key} still in the prompt");
+    }
+    Ok(format!(
+        "readyz 503 (database unavailable) during the outage; records and prompt unchanged, 0 \
+         changes counted; {:.1} s after healing all {n_changes} changes applied exactly once \
+         (applied-changes counter +{applied}), readyz 200, no restart",
+        caught_up.as_secs_f64()
+    ))
+}
+
+/// Splits a PostgreSQL URL around its `host[:port]`: what comes before, the authority with
+/// the default port made explicit, and what comes after.
+fn split_database_url(url: &str) -> anyhow::Result<(&str, String, &str)> {
+    let after_scheme = url.find("://").context("a URL with a scheme")? + 3;
+    let host_start =
+        url[after_scheme..].rfind('@').map_or(after_scheme, |at| after_scheme + at + 1);
+    let host_len = url[host_start..].find(['/', '?']).unwrap_or(url.len() - host_start);
+    let host = &url[host_start..host_start + host_len];
+    let authority = if host.contains(':') { host.to_owned() } else { format!("{host}:5432") };
+    Ok((&url[..host_start], authority, &url[host_start + host_len..]))
+}
+
+/// Returns the `host:port` of a PostgreSQL URL.
+fn database_authority(url: &str) -> anyhow::Result<String> {
+    Ok(split_database_url(url)?.1)
+}
+
+/// Returns `url` with its host and port replaced by `proxy`.
+fn via_proxy(url: &str, proxy: SocketAddr) -> anyhow::Result<String> {
+    let (before, _, after) = split_database_url(url)?;
+    Ok(format!("{before}{proxy}{after}"))
+}
+
+fn sorted(mut records: Vec<FileRecord>) -> Vec<FileRecord> {
+    records.sort_by(|a, b| a.key().cmp(b.key()));
+    records
+}
+
+/// Returns how many prompt changes the service counted as applied (`drive_changes_total`).
+async fn applied_prompt_changes(addr: SocketAddr) -> anyhow::Result<u64> {
+    let (status, body) = http_get(addr, "/metrics").await?;
+    ensure!(status == 200, "metrics: {status}");
+    let total = body
+        .lines()
+        .filter(|line| line.starts_with("drive_changes_total{"))
+        .filter(|line| line.contains("kind=\"prompt\"") && line.contains("outcome=\"applied\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    Ok(total as u64)
+}
+
+/// Polls `check` every 100 ms until it holds; fails after [`SETTLE_LIMIT`].
+async fn wait_until<F, Fut>(what: &str, check: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        ensure!(started.elapsed() < SETTLE_LIMIT, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends one `GET` and returns the status code and body.
+async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
 /// The storage goes away while a listing of 3 000 objects is under way.
 async fn storage_cut_mid_listing(s3: &S3ObjectStore, endpoint: &str, database: &str) -> Row {
     let tried = "3 000 objects; a TCP proxy in front of S3 drops every connection 40 ms into a \
@@ -122,7 +350,7 @@ async fn storage_cut_mid_listing(s3: &S3ObjectStore, endpoint: &str, database: &
         populate(s3, &bucket, 3_000, |n| format!("{bot}.gbdata/object-{n:05}.txt")).await?;
         s3.put(&bucket, &format!("{bot}.gbot/config.csv"), b"answer,42\n").await?;
 
-        let proxy = Proxy::start(endpoint).await?;
+        let proxy = Proxy::start(endpoint.trim_start_matches("http://")).await?;
         let app = App::open(config(format!("s3:http://{}", proxy.addr), database)).await?;
         let first = app.monitor.sync(&bot).await?;
         ensure!(first.added == 3_001, "first sync added {}", first.added);
@@ -264,8 +492,8 @@ async fn mass_deletion_is_held(s3: &S3ObjectStore, endpoint: &str, database: &st
     Row { scenario: "60% deleted at once", tried, found }
 }
 
-/// A TCP proxy in front of the S3 server that can drop every connection and refuse new
-/// ones, as a network outage would.
+/// A TCP proxy in front of a server (S3 or PostgreSQL) that can drop every connection and
+/// refuse new ones, as a network outage would.
 struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
@@ -273,8 +501,9 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(endpoint: &str) -> anyhow::Result<Self> {
-        let upstream = endpoint.trim_start_matches("http://").to_owned();
+    /// Starts a proxy on a free loopback port forwarding to `upstream` (`host:port`).
+    async fn start(upstream: &str) -> anyhow::Result<Self> {
+        let upstream = upstream.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let cut = Arc::new(AtomicBool::new(false));
