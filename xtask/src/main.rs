@@ -146,7 +146,11 @@ const BENCHES: &[(&str, &str, &str, &str)] = &[
     ("memory", "drive-core", "memory_bench", "resident memory per tracked object"),
     ("restart", "drive-server", "restart_bench", "time to ready after a restart, 100k objects"),
     ("first-sync", "drive-server", "first_sync_bench", "first sync of 100k objects, SQLite and PG"),
+    ("kb", "drive-handlers", "kb_bench", "knowledge extraction and local embedding, chunks/s"),
 ];
+
+/// Benchmarks that need a cargo feature, and the feature.
+const BENCH_FEATURES: &[(&str, &str)] = &[("kb", "drive-handlers/local-embedder")];
 
 /// Runs the named benchmarks (all without names), each as a release-built example.
 fn bench(names: &[String]) -> Result<()> {
@@ -165,8 +169,14 @@ fn bench(names: &[String]) -> Result<()> {
     };
     for (name, package, example, what) in selected {
         report(&format!("== bench {name}: {what}"));
+        if *name == "kb" {
+            model::model()?;
+        }
         let mut command = cargo();
         command.args(["run", "--quiet", "--release", "--package", package, "--example", example]);
+        if let Some((_, feature)) = BENCH_FEATURES.iter().find(|(bench, _)| bench == name) {
+            command.args(["--features", feature]);
+        }
         run(command)?;
     }
     Ok(())

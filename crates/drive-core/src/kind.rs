@@ -11,17 +11,22 @@ use serde::{Deserialize, Serialize};
 use crate::ObjectMeta;
 
 /// The kind of an object, which decides the handler its changes go to.
+///
+/// The order is the order in which a cycle hands its batches to the handlers: settings
+/// first, because other handlers read them (the embedder a knowledge batch uses, the theme
+/// settings a theme event carries), so a package that arrives whole is applied with its
+/// own settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// `*.gbot/config.csv`
+    Settings,
     /// `*.gbdialog/**/*.bas`
     Script,
     /// `*.gbkb/**`
     Knowledge,
     /// `*.gbtheme/**`
     Theme,
-    /// `*.gbot/config.csv`
-    Settings,
     /// `*.gbot/*prompt*.md` or `.txt`
     Prompt,
     /// Anything else: tracked, never processed.
@@ -30,7 +35,7 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [Kind; 6] =
-        [Kind::Script, Kind::Knowledge, Kind::Theme, Kind::Settings, Kind::Prompt, Kind::Ignored];
+        [Kind::Settings, Kind::Script, Kind::Knowledge, Kind::Theme, Kind::Prompt, Kind::Ignored];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,10 +2,16 @@
 //! model that turns text into vectors ([`Embedder`]), with the identity of a chunk and the
 //! fusion of lexical and vector rankings that every index shares.
 //!
-//! A chunk's identity ([`ChunkId`]) derives from its document key, its text and how many
-//! chunks of the same document had the same text before it, so re-indexing a document
-//! yields the same ids and an edited document keeps the ids (and vectors) of every chunk
-//! whose text did not change.
+//! A chunk's identity ([`ChunkId`]) derives from its document key, the text it is embedded
+//! from ([`embedding_input`]: the headings above it and its text) and how many chunks of the
+//! same document had the same input before it, so re-indexing a document yields the same ids
+//! and an edited document keeps the ids (and vectors) of every chunk whose input did not
+//! change.
+//!
+//! The index keeps each document's chunk list ([`IndexedDocument`], with the content hash of
+//! the version it came from) apart from the searchable rows: [`KnowledgeIndex::repair`]
+//! rebuilds lost rows, a lost lexical index or dropped tables from that stored text, never
+//! by reading the bucket again.
 //!
 //! Vectors carry the identity of the model that made them; an index compares a query only
 //! with vectors of the same model and dimension, so two models are never mixed.
@@ -27,7 +33,8 @@ use crate::{BotName, BoxError, ContentHash, ObjectKey, PersistError};
 pub struct ChunkId(String);
 
 impl ChunkId {
-    /// Returns the id of the `occurrence`-th chunk (from 0) of `key` whose text is `text`.
+    /// Returns the id of the `occurrence`-th chunk (from 0) of `key` whose embedding input
+    /// ([`embedding_input`]) is `text`.
     pub fn of(key: &ObjectKey, text: &str, occurrence: u32) -> Self {
         let mut bytes = Vec::with_capacity(key.as_str().len() + text.len() + 6);
         bytes.extend_from_slice(key.as_str().as_bytes());
@@ -68,6 +75,20 @@ pub struct Chunk {
     pub vector: Option<Vec<f32>>,
 }
 
+/// Returns the text a chunk is embedded from: the headings above it (`heading`, joined by
+/// ` > `), a blank line, then its text; headings the text already starts with are not
+/// repeated, and a chunk without headings is its text alone. A heading carries the topic a
+/// paragraph often leaves implicit ("Ask within thirty days" under "Billing > Refunds").
+pub fn embedding_input(heading: &str, text: &str) -> String {
+    let innermost = heading.rsplit(" > ").next().unwrap_or(heading);
+    let context = if !innermost.is_empty() && text.starts_with(innermost) {
+        heading[..heading.len() - innermost.len()].trim_end_matches(" > ")
+    } else {
+        heading
+    };
+    if context.is_empty() { text.to_owned() } else { format!("{context}\n\n{text}") }
+}
+
 /// A document's chunks, to replace what the index holds for its key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexedDocument {
@@ -76,6 +97,46 @@ pub struct IndexedDocument {
     pub chunks: Vec<Chunk>,
     /// The model of the chunks' vectors; `None` when the index is lexical only.
     pub model: Option<String>,
+    /// The hash of the object version the chunks came from, kept so that a lost file state
+    /// can tell this version is already indexed.
+    pub content_hash: Option<ContentHash>,
+}
+
+/// A chunk still waiting for a vector of some model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingChunk {
+    pub key: ObjectKey,
+    pub id: ChunkId,
+    pub heading: String,
+    pub text: String,
+}
+
+impl PendingChunk {
+    /// Returns the text to embed for this chunk.
+    pub fn embedding_input(&self) -> String {
+        embedding_input(&self.heading, &self.text)
+    }
+}
+
+/// What [`KnowledgeIndex::repair`] found and rebuilt.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RepairReport {
+    /// Documents whose stored chunk list was compared with the searchable rows.
+    pub documents: usize,
+    /// Chunk rows rebuilt from the stored chunk lists (without vectors: the background
+    /// embedding gives them one again).
+    pub chunks_restored: usize,
+    /// Chunk rows of no stored document, removed.
+    pub orphans_removed: usize,
+    /// Whether the lexical index (or a dropped table) had to be rebuilt.
+    pub schema_rebuilt: bool,
+}
+
+impl RepairReport {
+    /// Returns whether anything was out of order.
+    pub fn repaired_anything(&self) -> bool {
+        self.chunks_restored > 0 || self.orphans_removed > 0 || self.schema_rebuilt
+    }
 }
 
 /// What to search for.
@@ -139,14 +200,14 @@ pub trait KnowledgeIndex: Send + Sync + 'static {
         model: &str,
     ) -> Result<Vec<ChunkId>, PersistError>;
 
-    /// Returns up to `limit` chunks of the bot without a vector from `model`, as
-    /// `(key, id, text)`, in a stable order.
+    /// Returns up to `limit` chunks of the bot without a vector from `model`, in a stable
+    /// order.
     async fn chunks_without_vector(
         &self,
         bot: &BotName,
         model: &str,
         limit: usize,
-    ) -> Result<Vec<(ObjectKey, ChunkId, String)>, PersistError>;
+    ) -> Result<Vec<PendingChunk>, PersistError>;
 
     /// Stores vectors of `model` for existing chunks; unknown ids are skipped.
     async fn set_vectors(
@@ -166,6 +227,18 @@ pub trait KnowledgeIndex: Send + Sync + 'static {
 
     /// Returns counts of what the index holds for `bot`.
     async fn stats(&self, bot: &BotName) -> Result<KnowledgeStats, PersistError>;
+
+    /// Returns the content hash of every indexed document of `bot` that recorded one.
+    async fn document_hashes(
+        &self,
+        bot: &BotName,
+    ) -> Result<Vec<(ObjectKey, ContentHash)>, PersistError>;
+
+    /// Makes the searchable rows of `bot` match the stored chunk lists again: recreates
+    /// dropped tables and a lost or inconsistent lexical index, restores missing chunk rows
+    /// (without vectors) and removes rows of no stored document. Idempotent; reads no
+    /// object storage.
+    async fn repair(&self, bot: &BotName) -> Result<RepairReport, PersistError>;
 }
 
 /// A failure to embed text.
@@ -329,14 +402,24 @@ pub(crate) mod memory {
     }
 
     /// A knowledge index held in memory; lexical search counts matching query terms.
+    ///
+    /// Stored documents and searchable chunks are kept apart, as in the databases, so that
+    /// tests can lose chunks ([`Self::lose_chunks`]) and watch [`KnowledgeIndex::repair`].
     #[derive(Debug, Default)]
     pub struct MemoryKnowledgeIndexForTests {
         chunks: Mutex<BTreeMap<(BotName, ChunkId), StoredChunk>>,
+        documents: Mutex<BTreeMap<(BotName, ObjectKey), IndexedDocument>>,
     }
 
     impl MemoryKnowledgeIndexForTests {
         pub fn new() -> Self {
             Self::default()
+        }
+
+        /// Forgets every searchable chunk of `bot`, as a damaged database would; the stored
+        /// documents stay.
+        pub fn lose_chunks(&self, bot: &BotName) {
+            self.chunks.lock().unwrap().retain(|(b, _), _| b != bot);
         }
     }
 
@@ -370,6 +453,10 @@ pub(crate) mod memory {
                 };
                 chunks.insert((bot.clone(), chunk.id.clone()), stored);
             }
+            let mut kept = document.clone();
+            kept.model = None;
+            kept.chunks.iter_mut().for_each(|chunk| chunk.vector = None);
+            self.documents.lock().unwrap().insert((bot.clone(), document.key.clone()), kept);
             Ok(())
         }
 
@@ -379,6 +466,7 @@ pub(crate) mod memory {
             key: &ObjectKey,
         ) -> Result<(), PersistError> {
             self.chunks.lock().unwrap().retain(|(b, _), chunk| !(b == bot && &chunk.key == key));
+            self.documents.lock().unwrap().remove(&(bot.clone(), key.clone()));
             Ok(())
         }
 
@@ -402,13 +490,18 @@ pub(crate) mod memory {
             bot: &BotName,
             model: &str,
             limit: usize,
-        ) -> Result<Vec<(ObjectKey, ChunkId, String)>, PersistError> {
+        ) -> Result<Vec<PendingChunk>, PersistError> {
             let chunks = self.chunks.lock().unwrap();
             Ok(chunks
                 .iter()
                 .filter(|((b, _), c)| b == bot && c.vector.as_ref().is_none_or(|(m, _)| m != model))
                 .take(limit)
-                .map(|((_, id), c)| (c.key.clone(), id.clone(), c.text.clone()))
+                .map(|((_, id), c)| PendingChunk {
+                    key: c.key.clone(),
+                    id: id.clone(),
+                    heading: c.heading.clone(),
+                    text: c.text.clone(),
+                })
                 .collect())
         }
 
@@ -500,6 +593,51 @@ pub(crate) mod memory {
                 vectors: vectors.into_iter().collect(),
             })
         }
+
+        async fn document_hashes(
+            &self,
+            bot: &BotName,
+        ) -> Result<Vec<(ObjectKey, ContentHash)>, PersistError> {
+            let documents = self.documents.lock().unwrap();
+            Ok(documents
+                .iter()
+                .filter(|((b, _), _)| b == bot)
+                .filter_map(|((_, key), doc)| Some((key.clone(), doc.content_hash?)))
+                .collect())
+        }
+
+        async fn repair(&self, bot: &BotName) -> Result<RepairReport, PersistError> {
+            let documents: Vec<IndexedDocument> = {
+                let documents = self.documents.lock().unwrap();
+                documents.iter().filter(|((b, _), _)| b == bot).map(|(_, d)| d.clone()).collect()
+            };
+            let mut report = RepairReport { documents: documents.len(), ..RepairReport::default() };
+            let mut chunks = self.chunks.lock().unwrap();
+            let stored: std::collections::BTreeSet<&ChunkId> =
+                documents.iter().flat_map(|d| d.chunks.iter().map(|c| &c.id)).collect();
+            let before = chunks.len();
+            chunks.retain(|(b, id), _| b != bot || stored.contains(id));
+            report.orphans_removed = before - chunks.len();
+            for document in &documents {
+                for chunk in &document.chunks {
+                    let slot = (bot.clone(), chunk.id.clone());
+                    if chunks.contains_key(&slot) {
+                        continue;
+                    }
+                    let restored = StoredChunk {
+                        key: document.key.clone(),
+                        collection: document.collection.clone(),
+                        ordinal: chunk.ordinal,
+                        heading: chunk.heading.clone(),
+                        text: chunk.text.clone(),
+                        vector: None,
+                    };
+                    chunks.insert(slot, restored);
+                    report.chunks_restored += 1;
+                }
+            }
+            Ok(report)
+        }
     }
 }
 
@@ -543,6 +681,17 @@ mod tests {
         let vector = vec![0.5, -1.25, f32::MIN_POSITIVE];
         assert_eq!(vector_from_bytes(&vector_to_bytes(&vector)), Some(vector));
         assert_eq!(vector_from_bytes(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn embedding_input_adds_the_headings_the_text_does_not_start_with() {
+        assert_eq!(embedding_input("", "Text."), "Text.");
+        assert_eq!(embedding_input("Billing > Refunds", "Ask."), "Billing > Refunds\n\nAsk.");
+        assert_eq!(
+            embedding_input("Billing > Refunds", "Refunds\n\nAsk."),
+            "Billing\n\nRefunds\n\nAsk."
+        );
+        assert_eq!(embedding_input("Refunds", "Refunds\n\nAsk."), "Refunds\n\nAsk.");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use event::{BotEvent, EventBus, NoEventBus, ThemeFile};
 pub use kind::{Kind, classify};
 pub use knowledge::{
     Chunk, ChunkId, EmbedError, Embedder, IndexedDocument, KnowledgeIndex, KnowledgeStats,
-    SearchHit, SearchQuery,
+    PendingChunk, RepairReport, SearchHit, SearchQuery, embedding_input,
 };
 pub use known::{KnownObjects, KnownRecord};
 pub use monitor::{

@@ -26,7 +26,8 @@ use drive_core::{
 use crate::{Database, DbError};
 
 pub use crate::knowledge::contract_cases::{
-    knowledge_documents_replace_keep_vectors_and_remove, knowledge_search_is_hybrid_and_scoped,
+    knowledge_documents_replace_keep_vectors_and_remove,
+    knowledge_repair_rebuilds_from_stored_text, knowledge_search_is_hybrid_and_scoped,
     knowledge_vectors_catch_up_with_a_new_model,
 };
 
@@ -684,6 +685,7 @@ macro_rules! contract_tests {
             knowledge_documents_replace_keep_vectors_and_remove,
             knowledge_search_is_hybrid_and_scoped,
             knowledge_vectors_catch_up_with_a_new_model,
+            knowledge_repair_rebuilds_from_stored_text,
         );
     };
     (@cases $run:path; $($case:ident),+ $(,)?) => {

@@ -89,7 +89,9 @@ pub(crate) async fn bot_detail(
 }
 
 async fn load_status(state: &ApiState, bot: &BotName) -> Result<BotStatus, ApiError> {
-    bot_status(state.state.as_ref(), state.handle.monitor(), bot).await.map_err(|err| {
-        ApiError::Unavailable(anyhow::Error::from(err).context(format!("status of bot {bot}")))
-    })
+    bot_status(state.state.as_ref(), state.handle.monitor(), &state.knowledge, bot).await.map_err(
+        |err| {
+            ApiError::Unavailable(anyhow::Error::from(err).context(format!("status of bot {bot}")))
+        },
+    )
 }

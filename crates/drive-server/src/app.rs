@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use drive_core::{
-    BotName, ConfigSink, EventBus, FileStateStore, Monitor, MonitorBuilder, ObjectStore,
+    BotEvent, BotName, ConfigSink, EventBus, FileStateStore, Monitor, MonitorBuilder, ObjectStore,
     PromptSink, ScriptRegistry, ThemeAssetStore,
 };
 use drive_handlers::{
@@ -57,9 +57,11 @@ impl App {
         let knowledge = KnowledgeHandler::new(database.knowledge_index(), settings.clone())
             .with_events(events.clone());
         let knowledge = Arc::new(with_local_embedder(knowledge).await);
+        let settings_events =
+            Arc::new(SettingsEvents { hub: events.clone(), knowledge: knowledge.clone() });
 
         let monitor = MonitorBuilder::new(store.clone(), state.clone())
-            .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(events.clone())))
+            .handler(Arc::new(SettingsHandler::new(settings.clone()).with_events(settings_events)))
             .handler(Arc::new(ScriptHandler::new(scripts.clone()).with_events(events)))
             .handler(Arc::new(theme_handler))
             .handler(Arc::new(PromptHandler::new(prompts.clone())))
@@ -89,6 +91,22 @@ impl App {
             return Ok(vec![BotName::new(name)?]);
         }
         self.monitor.discover().await.context("listing the bots in storage")
+    }
+}
+
+/// The settings handler's event bus: every event goes to the hub, and changed settings are
+/// told to the knowledge handler, which starts re-embedding when they name a new embedder.
+struct SettingsEvents {
+    hub: Arc<dyn EventBus>,
+    knowledge: Arc<KnowledgeHandler>,
+}
+
+impl EventBus for SettingsEvents {
+    fn publish(&self, bot: &BotName, event: BotEvent) {
+        if let BotEvent::SettingsChanged { keys } = &event {
+            self.knowledge.settings_changed(bot, keys);
+        }
+        self.hub.publish(bot, event);
     }
 }
 

@@ -83,6 +83,9 @@ pub struct SearchArgs {
     /// Only this collection (the folder under `*.gbkb/`; `default` for loose documents).
     #[arg(long)]
     pub collection: Option<String>,
+    /// How many results, best first (1 to 100).
+    #[arg(short = 'k', long = "limit", default_value_t = crate::search::DEFAULT_LIMIT)]
+    pub k: usize,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -202,6 +205,7 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<E
                 &args.bot,
                 collection,
                 &query,
+                args.k,
                 args.json,
                 out,
             )
@@ -213,10 +217,21 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<E
     }
 }
 
+/// One bot's line of `sync --json`: the cycle's report with the knowledge chunks embedded
+/// in this pass and those whose stored vector was reused.
+#[derive(Debug, serde::Serialize)]
+struct SyncReport {
+    #[serde(flatten)]
+    report: BotReport,
+    embedded: u64,
+    reused: u64,
+}
+
 async fn sync(app: &App, args: SyncArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
     let mut reports = Vec::new();
     let mut exit = Exit::Success;
     for bot in app.select_bots(args.bots.bot.as_deref()).await? {
+        let before = app.knowledge.counts(&bot);
         let report = match app.monitor.sync_with(&bot, args.allow_mass_deletion).await {
             Ok(report) => report,
             Err(err) => {
@@ -236,14 +251,17 @@ async fn sync(app: &App, args: SyncArgs, out: &mut (dyn Write + Send)) -> anyhow
         if report.failed > 0 || report.held_deletions > 0 {
             exit = Exit::Failures;
         }
-        reports.push(report);
+        let after = app.knowledge.counts(&bot);
+        let embedded = after.embedded - before.embedded;
+        let reused = after.reused - before.reused;
+        reports.push(SyncReport { report, embedded, reused });
     }
 
     if args.bots.json {
         write_json(out, &json!({ "bots": reports }))?;
         return Ok(exit);
     }
-    for report in &reports {
+    for SyncReport { report, embedded, reused } in &reports {
         writeln!(
             out,
             "{}: {} added, {} modified, {} removed; {} processed, {} failed, {} waiting for a \
@@ -258,6 +276,9 @@ async fn sync(app: &App, args: SyncArgs, out: &mut (dyn Write + Send)) -> anyhow
             report.ignored,
             report.same_content,
         )?;
+        if embedded + reused > 0 {
+            writeln!(out, "  knowledge: {embedded} chunks embedded, {reused} reused")?;
+        }
         if report.held_deletions > 0 {
             writeln!(
                 out,
@@ -317,9 +338,10 @@ fn planned(change: &Change) -> PlannedChange<'_> {
 async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<Exit> {
     let mut bots = Vec::new();
     for bot in app.select_bots(args.bot.as_deref()).await? {
-        let status = crate::status::bot_status(app.state.as_ref(), &app.monitor, &bot)
-            .await
-            .with_context(|| format!("loading state of {bot}"))?;
+        let status =
+            crate::status::bot_status(app.state.as_ref(), &app.monitor, &app.knowledge, &bot)
+                .await
+                .with_context(|| format!("loading state of {bot}"))?;
         bots.push(status);
     }
 
@@ -339,6 +361,18 @@ async fn status(app: &App, args: BotArgs, out: &mut (dyn Write + Send)) -> anyho
         }
         for failing in &status.failing {
             writeln!(out, "  failing {} ({}): {}", failing.key, failing.status, failing.error)?;
+        }
+        let kb = &status.knowledge;
+        if kb.stats.documents > 0 {
+            let search = match &kb.model {
+                Some(model) => format!("hybrid search with {model}"),
+                None => "lexical search only (no embedder configured)".to_owned(),
+            };
+            writeln!(
+                out,
+                "  knowledge {} documents, {} chunks, {} waiting for a vector; {search}",
+                kb.stats.documents, kb.stats.chunks, kb.pending_vectors
+            )?;
         }
     }
     Ok(Exit::Success)

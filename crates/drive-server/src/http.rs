@@ -38,6 +38,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/bots", get(crate::api::list_bots))
         .route("/api/bots/{bot}", get(crate::api::bot_detail))
         .route("/api/bots/{bot}/sync", post(sync_bot))
+        .route("/api/bots/{bot}/kb/search", get(crate::search::search_bot))
         .route("/api/bots/{bot}/search", get(crate::search::search_bot))
         .route(
             "/hooks/storage",

@@ -94,6 +94,7 @@ impl Service {
             shutdown: shutdown.clone(),
         };
         let discovery = tokio::spawn(discovery.run());
+        tokio::spawn(knowledge_upkeep(state.clone(), shutdown.clone()));
         let watcher = match (app.config.watch, app.config.fs_root()) {
             (true, Some(root)) => match crate::watch::watch_storage_root(&root, state.clone()) {
                 Ok(watcher) => {
@@ -137,6 +138,27 @@ impl Service {
         let server_done = tokio::time::timeout_at(deadline, self.server).await.is_ok();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.state.handle.shutdown(remaining).await && server_done && hub_closed
+    }
+}
+
+/// Time between two repairs of every bot's knowledge index.
+const KNOWLEDGE_UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Repairs every mounted bot's knowledge index from its stored text and resumes embedding
+/// chunks that wait for a vector of the current model: once at start (so work a restart
+/// interrupted goes on) and then every [`KNOWLEDGE_UPKEEP_INTERVAL`].
+async fn knowledge_upkeep(state: Arc<ApiState>, shutdown: CancellationToken) {
+    loop {
+        for bot in state.handle.bots() {
+            if let Err(err) = state.knowledge.reconcile(&bot).await {
+                warn!(bot = %bot, error = %err, "knowledge index check failed, will try again");
+            }
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(KNOWLEDGE_UPKEEP_INTERVAL) => {}
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! Knowledge search from outside: `GET /api/bots/{bot}/search?q=...&collection=...&limit=...`
-//! and the `search` command, both answered by the [`KnowledgeHandler`].
+//! Knowledge search from outside: `GET /api/bots/{bot}/kb/search?q=...&collection=...&k=...`
+//! (also at `/api/bots/{bot}/search`, with `limit` as another name for `k`) and the `search`
+//! command, both answered by the [`KnowledgeHandler`]. Both give
+//! `{"mode", "model", "note", "results": [{"key", "collection", "score", "text", ...}]}`.
 //!
 //! Both show how the search ran (`hybrid`, or `lexical` with the reason), so a bot without
 //! an embedder is visible as such.
@@ -29,6 +31,7 @@ const SNIPPET_CHARS: usize = 240;
 pub(crate) struct SearchParams {
     q: Option<String>,
     collection: Option<String>,
+    k: Option<usize>,
     limit: Option<usize>,
 }
 
@@ -43,7 +46,7 @@ pub(crate) async fn search_bot(
     if text.trim().is_empty() {
         return Err(ApiError::BadRequest("the query parameter q is empty".to_owned()));
     }
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = params.k.or(params.limit).unwrap_or(DEFAULT_LIMIT);
     let collection = params.collection.as_deref().filter(|c| !c.is_empty());
     let results = state.knowledge.search(&bot, &text, collection, limit).await.map_err(|err| {
         ApiError::Unavailable(anyhow::Error::from(err).context(format!("search of bot {bot}")))
@@ -60,12 +63,13 @@ pub async fn print_search(
     bot: &str,
     collection: Option<&str>,
     text: &str,
+    limit: usize,
     json: bool,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     let bot = BotName::new(bot)?;
     let results = knowledge
-        .search(&bot, text, collection, DEFAULT_LIMIT)
+        .search(&bot, text, collection, limit)
         .await
         .context("searching the knowledge index")?;
     if json {
@@ -78,10 +82,10 @@ pub async fn print_search(
         (None, Some(note)) => writeln!(out, "search: {} ({note})", results.mode)?,
         (None, None) => writeln!(out, "search: {}", results.mode)?,
     }
-    if results.hits.is_empty() {
+    if results.results.is_empty() {
         writeln!(out, "no match")?;
     }
-    for (rank, hit) in results.hits.iter().enumerate() {
+    for (rank, hit) in results.results.iter().enumerate() {
         let heading =
             if hit.heading.is_empty() { String::new() } else { format!(" {}", hit.heading) };
         writeln!(out, "{}. {} [{}]{heading}", rank + 1, hit.key.as_str(), hit.collection)?;

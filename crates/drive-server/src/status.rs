@@ -1,5 +1,7 @@
 //! What a bot looks like from outside: files tracked per kind and status, failing changes
-//! with their errors, recent cycles. Shared by the `status` command and the status API.
+//! with their errors, recent cycles, and its knowledge (documents, chunks, vectors per model,
+//! search mode, indexing and re-embedding progress). Shared by the `status` command and the
+//! status API.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,8 @@ use serde::Serialize;
 use drive_core::{
     BotName, CycleProgress, CycleRecord, FileStateStore, FileStatus, Kind, Monitor, PersistError,
 };
+use drive_handlers::KnowledgeHandler;
+use drive_handlers::knowledge::KnowledgeStatus;
 
 /// The status of one bot.
 #[derive(Debug, Serialize)]
@@ -20,6 +24,7 @@ pub struct BotStatus {
     pub recent_cycles: Vec<CycleRecord>,
     /// How far the running cycle has come, while one runs.
     pub progress: Option<CycleProgress>,
+    pub knowledge: KnowledgeStatus,
 }
 
 /// Files of one kind by status.
@@ -49,6 +54,7 @@ pub struct Failing {
 pub async fn bot_status(
     state: &dyn FileStateStore,
     monitor: &Monitor,
+    knowledge: &KnowledgeHandler,
     bot: &BotName,
 ) -> Result<BotStatus, PersistError> {
     let records = state.load(bot).await?;
@@ -85,5 +91,6 @@ pub async fn bot_status(
         failing,
         recent_cycles: monitor.recent_cycles(bot),
         progress: monitor.progress(bot),
+        knowledge: knowledge.status(bot).await?,
     })
 }

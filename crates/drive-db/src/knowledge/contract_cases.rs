@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use drive_core::{BotName, Chunk, ChunkId, IndexedDocument, ObjectKey, SearchQuery};
+use drive_core::{BotName, Chunk, ChunkId, ContentHash, IndexedDocument, ObjectKey, SearchQuery};
 
 use crate::contract::Fixture;
 
@@ -26,7 +26,8 @@ fn document(key: &str, texts: &[&str], model: Option<&str>) -> IndexedDocument {
         })
         .collect();
     let collection = drive_core::Kind::collection(key.as_str()).unwrap_or("default").to_owned();
-    IndexedDocument { key, collection, chunks, model: model.map(str::to_owned) }
+    let content_hash = Some(ContentHash::of(texts.join("\n").as_bytes()));
+    IndexedDocument { key, collection, chunks, model: model.map(str::to_owned), content_hash }
 }
 
 fn query(text: &str, collection: Option<&str>, vector: Option<(&str, Vec<f32>)>) -> SearchQuery {
@@ -127,7 +128,7 @@ pub async fn knowledge_vectors_catch_up_with_a_new_model(fixture: Arc<dyn Fixtur
     let pending = index.chunks_without_vector(&bot, "new", 2).await.expect("pending");
     assert_eq!(pending.len(), 2);
     let vectors: Vec<(ChunkId, Vec<f32>)> =
-        pending.iter().map(|(_, id, _)| (id.clone(), vec![1.0, 0.0, 0.0])).collect();
+        pending.iter().map(|chunk| (chunk.id.clone(), vec![1.0, 0.0, 0.0])).collect();
     index.set_vectors(&bot, "new", &vectors).await.expect("set vectors");
     let stats = index.stats(&bot).await.expect("stats");
     assert_eq!(stats.vectors, [("new".to_owned(), 2), ("old".to_owned(), 1)]);
@@ -138,4 +139,61 @@ pub async fn knowledge_vectors_catch_up_with_a_new_model(fixture: Arc<dyn Fixtur
         .await
         .expect("search");
     assert_eq!(hits.len(), 2);
+}
+
+/// The stored chunk lists outlive damage to the searchable rows: lost rows, rows of no
+/// document, a dropped lexical index or a dropped table come back from them, and the
+/// stored content hashes are reported.
+pub async fn knowledge_repair_rebuilds_from_stored_text(fixture: Arc<dyn Fixture>) {
+    let db = fixture.open().await;
+    let index = db.knowledge_index();
+    let bot = bot("kbrepair");
+    let manual =
+        document("kb.gbkb/manual.md", &["alpha text", "beta text", "gamma text"], Some("m"));
+    let faq = document("kb.gbkb/faq.md", &["delta question"], None);
+    index.replace_document(&bot, &manual).await.expect("replace");
+    index.replace_document(&bot, &faq).await.expect("replace");
+    let clean = index.repair(&bot).await.expect("repair");
+    assert!(!clean.repaired_anything(), "{clean:?}");
+    assert_eq!(clean.documents, 2);
+    let mut hashes = index.document_hashes(&bot).await.expect("hashes");
+    hashes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        hashes,
+        [
+            (faq.key.clone(), faq.content_hash.unwrap()),
+            (manual.key.clone(), manual.content_hash.unwrap())
+        ]
+    );
+
+    // Lost rows and an orphan row.
+    db.execute_for_tests("DELETE FROM kb_chunks WHERE text IN ('beta text', 'delta question')")
+        .await
+        .expect("damage");
+    db.execute_for_tests(
+        "INSERT INTO kb_chunks (bot, chunk_id, doc_key, collection, ordinal, heading, text, updated_at) \
+         VALUES ('kbrepair', 'orphan', 'kb.gbkb/gone.md', 'default', 0, '', 'stray words', 0)",
+    )
+    .await
+    .expect("damage");
+    let report = index.repair(&bot).await.expect("repair");
+    assert_eq!((report.chunks_restored, report.orphans_removed), (2, 1), "{report:?}");
+    let stats = index.stats(&bot).await.expect("stats");
+    assert_eq!((stats.documents, stats.chunks), (2, 4));
+    assert_eq!(stats.vectors, [("m".to_owned(), 2)], "restored rows wait for a vector");
+    for (text, key) in [("beta", "kb.gbkb/manual.md"), ("delta", "kb.gbkb/faq.md")] {
+        let hits = index.search(&bot, &query(text, None, None)).await.expect("search");
+        assert_eq!(hits[0].key.as_str(), key, "{text} is searchable again");
+    }
+    let hits = index.search(&bot, &query("stray", None, None)).await.expect("search");
+    assert!(hits.is_empty(), "{hits:?}");
+
+    // A dropped table comes back with its rows.
+    db.execute_for_tests("DROP TABLE kb_chunks").await.expect("damage");
+    let report = index.repair(&bot).await.expect("repair");
+    assert!(report.schema_rebuilt);
+    assert_eq!(report.chunks_restored, 4);
+    let hits = index.search(&bot, &query("gamma", None, None)).await.expect("search");
+    assert_eq!(hits[0].key.as_str(), "kb.gbkb/manual.md");
+    assert!(!index.repair(&bot).await.expect("repair").repaired_anything());
 }

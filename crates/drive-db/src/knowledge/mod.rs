@@ -5,8 +5,15 @@
 //!
 //! Replacing a document is one transaction: rows of chunks that left the document are
 //! deleted, new ones inserted, kept ones updated in place (ordinal, heading) with their
-//! vector untouched unless the call brings one. Rows are keyed by (bot, chunk id), so
-//! replaying a call changes nothing.
+//! vector untouched unless the call brings one, and the document's chunk list (with the
+//! content hash of its version) is stored in `kb_documents`. Rows are keyed by (bot, chunk
+//! id), so replaying a call changes nothing.
+//!
+//! `kb_documents` is the stored text; `kb_chunks` and its lexical index are built from it.
+//! A repair compares the two per document (by count, then by id), restores missing chunk
+//! rows without vectors (the handler's background embedding gives them one), removes rows of
+//! no stored document, recreates dropped tables and rebuilds a lexical index that no longer
+//! matches. Should `kb_documents` itself be dropped, it is recreated from the chunk rows.
 //!
 //! Search runs both halves and fuses them with drive-core's `fuse_rankings`: the lexical
 //! half in the database (BM25 on SQLite, `ts_rank` on PostgreSQL; any query word may
@@ -28,9 +35,12 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
+use serde::{Deserialize, Serialize};
+
 use drive_core::knowledge::{fuse_rankings, query_terms, vector_from_bytes, vector_to_bytes};
 use drive_core::{
-    BotName, ChunkId, IndexedDocument, KnowledgeStats, ObjectKey, SearchHit, SearchQuery,
+    BotName, ChunkId, ContentHash, IndexedDocument, KnowledgeStats, ObjectKey, PendingChunk,
+    SearchHit, SearchQuery,
 };
 
 use crate::plan::now;
@@ -47,6 +57,18 @@ diesel::table! {
         model -> Nullable<Text>,
         dim -> Nullable<Integer>,
         vector -> Nullable<Binary>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    kb_documents (bot, doc_key) {
+        bot -> Text,
+        doc_key -> Text,
+        collection -> Text,
+        content_hash -> Nullable<Text>,
+        n_chunks -> Integer,
+        chunks -> Text,
         updated_at -> BigInt,
     }
 }
@@ -72,25 +94,70 @@ pub(crate) struct ChunkRow {
     updated_at: i64,
 }
 
+/// One row of `kb_documents`.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = kb_documents)]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct DocumentRow {
+    bot: String,
+    doc_key: String,
+    collection: String,
+    content_hash: Option<String>,
+    n_chunks: i32,
+    chunks: String,
+    updated_at: i64,
+}
+
+/// One chunk of a stored chunk list, as the JSON of `kb_documents.chunks` holds it.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredChunk {
+    id: String,
+    ordinal: i32,
+    heading: String,
+    text: String,
+}
+
 /// What a replacement writes: stale ids to delete, then rows to upsert with and without a
-/// new vector.
+/// new vector, and the document's stored chunk list.
 pub(crate) struct DocumentPlan {
     bot: String,
     key: String,
     keep: Vec<String>,
     with_vector: Vec<ChunkRow>,
     without_vector: Vec<ChunkRow>,
+    document: DocumentRow,
 }
 
 impl DocumentPlan {
     fn build(bot: &BotName, document: &IndexedDocument) -> Self {
         let updated_at = now().as_nanos();
+        let stored: Vec<StoredChunk> = document
+            .chunks
+            .iter()
+            .map(|chunk| StoredChunk {
+                id: chunk.id.as_str().to_owned(),
+                ordinal: i32::try_from(chunk.ordinal).unwrap_or(i32::MAX),
+                heading: chunk.heading.clone(),
+                text: chunk.text.clone(),
+            })
+            .collect();
+        let document_row = DocumentRow {
+            bot: bot.as_str().to_owned(),
+            doc_key: document.key.as_str().to_owned(),
+            collection: document.collection.clone(),
+            content_hash: document.content_hash.map(|hash| hash.to_hex()),
+            n_chunks: i32::try_from(stored.len()).unwrap_or(i32::MAX),
+            // Serialising plain strings and integers cannot fail.
+            chunks: serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned()),
+            updated_at,
+        };
         let mut plan = Self {
             bot: bot.as_str().to_owned(),
             key: document.key.as_str().to_owned(),
             keep: Vec::with_capacity(document.chunks.len()),
             with_vector: Vec::new(),
             without_vector: Vec::new(),
+            document: document_row,
         };
         for chunk in &document.chunks {
             plan.keep.push(chunk.id.as_str().to_owned());
@@ -156,7 +223,94 @@ macro_rules! vector_columns {
     };
 }
 
-pub(super) use {placement_columns, vector_columns};
+/// The columns an upsert of a stored document overwrites.
+macro_rules! document_columns {
+    () => {
+        (
+            kb_documents::collection.eq(diesel::upsert::excluded(kb_documents::collection)),
+            kb_documents::content_hash.eq(diesel::upsert::excluded(kb_documents::content_hash)),
+            kb_documents::n_chunks.eq(diesel::upsert::excluded(kb_documents::n_chunks)),
+            kb_documents::chunks.eq(diesel::upsert::excluded(kb_documents::chunks)),
+            kb_documents::updated_at.eq(diesel::upsert::excluded(kb_documents::updated_at)),
+        )
+    };
+}
+
+pub(super) use {document_columns, placement_columns, vector_columns};
+
+/// A document whose stored chunk count differs from its searchable rows.
+#[derive(QueryableByName)]
+struct DamagedRow {
+    #[diesel(sql_type = Text)]
+    doc_key: String,
+}
+
+/// The documents of a bot whose `n_chunks` differs from their `kb_chunks` rows (`$1`/`?`
+/// is the bot, twice).
+const DAMAGED_SQL: &str = "SELECT d.doc_key FROM kb_documents d \
+     LEFT JOIN (SELECT doc_key, count(*) AS n FROM kb_chunks WHERE bot = {p1} GROUP BY doc_key) c \
+     ON c.doc_key = d.doc_key WHERE d.bot = {p2} AND coalesce(c.n, 0) <> d.n_chunks";
+
+/// Returns [`DAMAGED_SQL`] with the backend's placeholders.
+fn damaged_sql(first: &str, second: &str) -> String {
+    DAMAGED_SQL.replace("{p1}", first).replace("{p2}", second)
+}
+
+/// Chunk rows of a bot whose document is not stored.
+const ORPHANS_SQL: &str = "DELETE FROM kb_chunks WHERE bot = {p1} AND doc_key NOT IN \
+     (SELECT doc_key FROM kb_documents WHERE bot = {p2})";
+
+fn orphans_sql(first: &str, second: &str) -> String {
+    ORPHANS_SQL.replace("{p1}", first).replace("{p2}", second)
+}
+
+/// Returns the chunk rows (without vectors) of `document`'s stored list whose ids are not in
+/// `present`, and the ids of `present` that the list does not have.
+fn restoration(document: &DocumentRow, present: &[String]) -> (Vec<ChunkRow>, Vec<String>) {
+    let stored: Vec<StoredChunk> = serde_json::from_str(&document.chunks).unwrap_or_default();
+    let present_ids: std::collections::HashSet<&str> = present.iter().map(String::as_str).collect();
+    let stored_ids: std::collections::HashSet<&str> =
+        stored.iter().map(|chunk| chunk.id.as_str()).collect();
+    let extra = present.iter().filter(|id| !stored_ids.contains(id.as_str())).cloned().collect();
+    let updated_at = now().as_nanos();
+    let missing = stored
+        .iter()
+        .filter(|chunk| !present_ids.contains(chunk.id.as_str()))
+        .map(|chunk| ChunkRow {
+            bot: document.bot.clone(),
+            chunk_id: chunk.id.clone(),
+            doc_key: document.doc_key.clone(),
+            collection: document.collection.clone(),
+            ordinal: chunk.ordinal,
+            heading: chunk.heading.clone(),
+            text: chunk.text.clone(),
+            model: None,
+            dim: None,
+            vector: None,
+            updated_at,
+        })
+        .collect();
+    (missing, extra)
+}
+
+/// Returns the hashes of stored documents that recorded one.
+fn decode_hashes(rows: Vec<(String, Option<String>)>) -> Vec<(ObjectKey, ContentHash)> {
+    rows.into_iter()
+        .filter_map(|(key, hash)| Some((ObjectKey::new(key), ContentHash::from_hex(&hash?)?)))
+        .collect()
+}
+
+/// Returns pending chunks from `(doc_key, chunk_id, heading, text)` rows.
+fn decode_pending(rows: Vec<(String, String, String, String)>) -> Vec<PendingChunk> {
+    rows.into_iter()
+        .map(|(key, id, heading, text)| PendingChunk {
+            key: ObjectKey::new(key),
+            id: ChunkId::from_stored(id),
+            heading,
+            text,
+        })
+        .collect()
+}
 
 /// A chunk id as raw SQL returns it.
 #[derive(QueryableByName)]

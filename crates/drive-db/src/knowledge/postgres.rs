@@ -2,21 +2,25 @@
 //! the lexical half is the generated `lexemes` column ranked by `ts_rank`.
 
 use async_trait::async_trait;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Bool, Text};
 use diesel::{
     BoolExpressionMethods as _, ExpressionMethods as _, NullableExpressionMethods as _,
-    QueryDsl as _,
+    QueryDsl as _, SelectableHelper as _,
 };
-use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
+};
 
 use drive_core::{
-    BotName, ChunkId, IndexedDocument, KnowledgeIndex, KnowledgeStats, ObjectKey, PersistError,
-    SearchHit, SearchQuery,
+    BotName, ChunkId, ContentHash, IndexedDocument, KnowledgeIndex, KnowledgeStats, ObjectKey,
+    PendingChunk, PersistError, RepairReport, SearchHit, SearchQuery,
 };
 
 use super::{
-    DocumentPlan, IDS_PER_STATEMENT, IdRow, assemble_hits, count_stats, decode_vectors, dimension,
-    fuse, kb_chunks, lexical_terms, placement_columns, vector_columns,
+    DamagedRow, DocumentPlan, DocumentRow, IDS_PER_STATEMENT, IdRow, assemble_hits, count_stats,
+    damaged_sql, decode_hashes, decode_pending, decode_vectors, dimension, document_columns, fuse,
+    kb_chunks, kb_documents, lexical_terms, orphans_sql, placement_columns, restoration,
+    vector_columns,
 };
 use crate::PgDatabase;
 use crate::error::{in_bot, query_failed};
@@ -26,6 +30,28 @@ use crate::plan::now;
 const LEXICAL_SQL: &str = "SELECT chunk_id FROM kb_chunks, to_tsquery('simple', $1) query \
      WHERE lexemes @@ query AND bot = $2 AND ($3 = '' OR collection = $3) \
      ORDER BY ts_rank(lexemes, query) DESC, chunk_id LIMIT 50";
+
+/// The relations of the knowledge index; a repair recreates any that is missing.
+const SCHEMA_OBJECTS: &[&str] = &[
+    "kb_chunks",
+    "kb_chunks_by_document",
+    "kb_chunks_by_collection",
+    "kb_chunks_lexemes",
+    "kb_documents",
+];
+
+/// The migrations that create them; both are idempotent.
+const CHUNKS_DDL: &str =
+    include_str!("../../migrations/postgres/2026-04-01-000000_create_knowledge/up.sql");
+const DOCUMENTS_DDL: &str =
+    include_str!("../../migrations/postgres/2026-06-15-000000_create_kb_documents/up.sql");
+
+/// Whether a relation exists.
+#[derive(diesel::QueryableByName)]
+struct ExistsRow {
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
 
 /// Rows per multi-row upsert: 11 parameters a row, under PostgreSQL's 65 535.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -68,6 +94,13 @@ impl KnowledgeIndex for PgDatabase {
                     .execute(conn)
                     .await?;
             }
+            diesel::insert_into(kb_documents::table)
+                .values(&plan.document)
+                .on_conflict((kb_documents::bot, kb_documents::doc_key))
+                .do_update()
+                .set(document_columns!())
+                .execute(conn)
+                .await?;
             Ok::<_, diesel::result::Error>(())
         })
         .await
@@ -76,13 +109,18 @@ impl KnowledgeIndex for PgDatabase {
     }
 
     async fn remove_document(&self, bot: &BotName, key: &ObjectKey) -> Result<(), PersistError> {
-        let doomed = kb_chunks::bot.eq(bot.as_str()).and(kb_chunks::doc_key.eq(key.as_str()));
-        diesel::delete(kb_chunks::table.filter(doomed))
-            .execute(&mut self.conn().await?)
-            .await
-            .map(drop)
-            .map_err(query_failed)
-            .map_err(in_bot(bot))
+        let mut conn = self.conn().await?;
+        conn.transaction(async |conn| {
+            let doomed = kb_chunks::bot.eq(bot.as_str()).and(kb_chunks::doc_key.eq(key.as_str()));
+            diesel::delete(kb_chunks::table.filter(doomed)).execute(conn).await?;
+            let doomed =
+                kb_documents::bot.eq(bot.as_str()).and(kb_documents::doc_key.eq(key.as_str()));
+            diesel::delete(kb_documents::table.filter(doomed)).execute(conn).await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await
+        .map_err(query_failed)
+        .map_err(in_bot(bot))
     }
 
     async fn embedded_chunks(
@@ -109,21 +147,18 @@ impl KnowledgeIndex for PgDatabase {
         bot: &BotName,
         model: &str,
         limit: usize,
-    ) -> Result<Vec<(ObjectKey, ChunkId, String)>, PersistError> {
-        let rows: Vec<(String, String, String)> = kb_chunks::table
+    ) -> Result<Vec<PendingChunk>, PersistError> {
+        let rows = kb_chunks::table
             .filter(kb_chunks::bot.eq(bot.as_str()))
             .filter(kb_chunks::model.is_null().or(kb_chunks::model.ne(model)))
             .order((kb_chunks::doc_key, kb_chunks::ordinal, kb_chunks::chunk_id))
-            .select((kb_chunks::doc_key, kb_chunks::chunk_id, kb_chunks::text))
+            .select((kb_chunks::doc_key, kb_chunks::chunk_id, kb_chunks::heading, kb_chunks::text))
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .load(&mut self.conn().await?)
             .await
             .map_err(query_failed)
             .map_err(in_bot(bot))?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, id, text)| (ObjectKey::new(key), ChunkId::from_stored(id), text))
-            .collect())
+        Ok(decode_pending(rows))
     }
 
     async fn set_vectors(
@@ -216,4 +251,99 @@ impl KnowledgeIndex for PgDatabase {
             .map_err(in_bot(bot))?;
         Ok(count_stats(rows))
     }
+
+    async fn document_hashes(
+        &self,
+        bot: &BotName,
+    ) -> Result<Vec<(ObjectKey, ContentHash)>, PersistError> {
+        let rows = kb_documents::table
+            .filter(kb_documents::bot.eq(bot.as_str()))
+            .select((kb_documents::doc_key, kb_documents::content_hash))
+            .load(&mut self.conn().await?)
+            .await
+            .map_err(query_failed)
+            .map_err(in_bot(bot))?;
+        Ok(decode_hashes(rows))
+    }
+
+    async fn repair(&self, bot: &BotName) -> Result<RepairReport, PersistError> {
+        let mut conn = self.conn().await?;
+        conn.transaction(async |conn| {
+            let mut report =
+                RepairReport { schema_rebuilt: repair_schema(conn).await?, ..Default::default() };
+            report.orphans_removed = diesel::sql_query(orphans_sql("$1", "$1"))
+                .bind::<Text, _>(bot.as_str())
+                .execute(conn)
+                .await?;
+            let damaged: Vec<DamagedRow> = diesel::sql_query(damaged_sql("$1", "$1"))
+                .bind::<Text, _>(bot.as_str())
+                .load(conn)
+                .await?;
+            for DamagedRow { doc_key } in damaged {
+                report.chunks_restored += restore_document(conn, bot.as_str(), &doc_key).await?;
+            }
+            let documents: i64 = kb_documents::table
+                .filter(kb_documents::bot.eq(bot.as_str()))
+                .count()
+                .get_result(conn)
+                .await?;
+            report.documents = usize::try_from(documents).unwrap_or(0);
+            Ok::<_, diesel::result::Error>(report)
+        })
+        .await
+        .map_err(query_failed)
+        .map_err(in_bot(bot))
+    }
+}
+
+/// Recreates missing relations (the generated lexical column cannot drift from the text, so
+/// its index is the only part of the lexical half that can go missing); returns whether
+/// anything was recreated.
+async fn repair_schema(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+    let checks: Vec<String> =
+        SCHEMA_OBJECTS.iter().map(|name| format!("to_regclass('{name}') IS NOT NULL")).collect();
+    let sql = format!("SELECT ({}) AS present", checks.join(" AND "));
+    let complete: ExistsRow = diesel::sql_query(sql).get_result(conn).await?;
+    if complete.present {
+        return Ok(false);
+    }
+    tracing::warn!("knowledge tables incomplete, recreating them");
+    conn.batch_execute(CHUNKS_DDL).await?;
+    conn.batch_execute(DOCUMENTS_DDL).await?;
+    Ok(true)
+}
+
+/// Restores the chunk rows of one document from its stored list; returns how many.
+async fn restore_document(
+    conn: &mut AsyncPgConnection,
+    bot: &str,
+    key: &str,
+) -> diesel::QueryResult<usize> {
+    let document: DocumentRow = kb_documents::table
+        .filter(kb_documents::bot.eq(bot))
+        .filter(kb_documents::doc_key.eq(key))
+        .select(DocumentRow::as_select())
+        .first(conn)
+        .await?;
+    let present: Vec<String> = kb_chunks::table
+        .filter(kb_chunks::bot.eq(bot))
+        .filter(kb_chunks::doc_key.eq(key))
+        .select(kb_chunks::chunk_id)
+        .load(conn)
+        .await?;
+    let (missing, extra) = restoration(&document, &present);
+    for ids in extra.chunks(IDS_PER_STATEMENT) {
+        let doomed = kb_chunks::bot.eq(bot).and(kb_chunks::chunk_id.eq_any(ids));
+        diesel::delete(kb_chunks::table.filter(doomed)).execute(conn).await?;
+    }
+    let mut restored = 0;
+    for rows in missing.chunks(ROWS_PER_STATEMENT) {
+        restored += diesel::insert_into(kb_chunks::table)
+            .values(rows)
+            .on_conflict((kb_chunks::bot, kb_chunks::chunk_id))
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(restored)
 }

@@ -1,18 +1,22 @@
 //! The knowledge index on SQLite: every call is one blocking task, writes one immediate
-//! transaction; the lexical half is FTS5 ranked by BM25.
+//! transaction; the lexical half is FTS5 ranked by BM25. A repair checks the FTS5 index
+//! against its content table with FTS5's own `integrity-check` and rebuilds it on a mismatch.
 
 use async_trait::async_trait;
+use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use drive_core::{
-    BotName, ChunkId, IndexedDocument, KnowledgeIndex, KnowledgeStats, ObjectKey, PersistError,
-    SearchHit, SearchQuery,
+    BotName, ChunkId, ContentHash, IndexedDocument, KnowledgeIndex, KnowledgeStats, ObjectKey,
+    PendingChunk, PersistError, RepairReport, SearchHit, SearchQuery,
 };
 
 use super::{
-    DocumentPlan, IDS_PER_STATEMENT, IdRow, assemble_hits, count_stats, decode_vectors, dimension,
-    fuse, kb_chunks, lexical_terms, placement_columns, vector_columns,
+    DamagedRow, DocumentPlan, DocumentRow, IDS_PER_STATEMENT, IdRow, assemble_hits, count_stats,
+    damaged_sql, decode_hashes, decode_pending, decode_vectors, dimension, document_columns, fuse,
+    kb_chunks, kb_documents, lexical_terms, orphans_sql, placement_columns, restoration,
+    vector_columns,
 };
 use crate::SqliteDatabase;
 use crate::error::in_bot;
@@ -23,6 +27,31 @@ const LEXICAL_SQL: &str = "SELECT c.chunk_id FROM kb_chunks_fts f \
      JOIN kb_chunks c ON c.rowid = f.rowid \
      WHERE kb_chunks_fts MATCH ? AND c.bot = ? AND (? = '' OR c.collection = ?) \
      ORDER BY bm25(kb_chunks_fts) LIMIT 50";
+
+/// The schema objects of the knowledge index; a repair recreates any that is missing.
+const SCHEMA_OBJECTS: &[&str] = &[
+    "kb_chunks",
+    "kb_chunks_by_document",
+    "kb_chunks_by_collection",
+    "kb_chunks_fts",
+    "kb_chunks_fts_insert",
+    "kb_chunks_fts_delete",
+    "kb_chunks_fts_update",
+    "kb_documents",
+];
+
+/// The migrations that create them; both are idempotent.
+const CHUNKS_DDL: &str =
+    include_str!("../../migrations/sqlite/2026-04-01-000000_create_knowledge/up.sql");
+const DOCUMENTS_DDL: &str =
+    include_str!("../../migrations/sqlite/2026-06-15-000000_create_kb_documents/up.sql");
+
+/// A schema object's name.
+#[derive(QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
 
 #[async_trait]
 impl KnowledgeIndex for SqliteDatabase {
@@ -58,6 +87,12 @@ impl KnowledgeIndex for SqliteDatabase {
                     .set(vector_columns!())
                     .execute(conn)?;
             }
+            diesel::insert_into(kb_documents::table)
+                .values(&plan.document)
+                .on_conflict((kb_documents::bot, kb_documents::doc_key))
+                .do_update()
+                .set(document_columns!())
+                .execute(conn)?;
             Ok(())
         })
         .await
@@ -68,7 +103,9 @@ impl KnowledgeIndex for SqliteDatabase {
         let (bot_name, key) = (bot.as_str().to_owned(), key.as_str().to_owned());
         self.write(move |conn| {
             let doomed = kb_chunks::bot.eq(&bot_name).and(kb_chunks::doc_key.eq(&key));
-            diesel::delete(kb_chunks::table.filter(doomed)).execute(conn).map(drop)
+            diesel::delete(kb_chunks::table.filter(doomed)).execute(conn)?;
+            let doomed = kb_documents::bot.eq(&bot_name).and(kb_documents::doc_key.eq(&key));
+            diesel::delete(kb_documents::table.filter(doomed)).execute(conn).map(drop)
         })
         .await
         .map_err(in_bot(bot))
@@ -102,25 +139,27 @@ impl KnowledgeIndex for SqliteDatabase {
         bot: &BotName,
         model: &str,
         limit: usize,
-    ) -> Result<Vec<(ObjectKey, ChunkId, String)>, PersistError> {
+    ) -> Result<Vec<PendingChunk>, PersistError> {
         let (bot_name, model) = (bot.as_str().to_owned(), model.to_owned());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(String, String, String)> = self
+        let rows = self
             .read(move |conn| {
                 kb_chunks::table
                     .filter(kb_chunks::bot.eq(&bot_name))
                     .filter(kb_chunks::model.is_null().or(kb_chunks::model.ne(&model)))
                     .order((kb_chunks::doc_key, kb_chunks::ordinal, kb_chunks::chunk_id))
-                    .select((kb_chunks::doc_key, kb_chunks::chunk_id, kb_chunks::text))
+                    .select((
+                        kb_chunks::doc_key,
+                        kb_chunks::chunk_id,
+                        kb_chunks::heading,
+                        kb_chunks::text,
+                    ))
                     .limit(limit)
                     .load(conn)
             })
             .await
             .map_err(in_bot(bot))?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, id, text)| (ObjectKey::new(key), ChunkId::from_stored(id), text))
-            .collect())
+        Ok(decode_pending(rows))
     }
 
     async fn set_vectors(
@@ -220,4 +259,102 @@ impl KnowledgeIndex for SqliteDatabase {
             .map_err(in_bot(bot))?;
         Ok(count_stats(rows))
     }
+
+    async fn document_hashes(
+        &self,
+        bot: &BotName,
+    ) -> Result<Vec<(ObjectKey, ContentHash)>, PersistError> {
+        let bot_name = bot.as_str().to_owned();
+        let rows = self
+            .read(move |conn| {
+                kb_documents::table
+                    .filter(kb_documents::bot.eq(&bot_name))
+                    .select((kb_documents::doc_key, kb_documents::content_hash))
+                    .load(conn)
+            })
+            .await
+            .map_err(in_bot(bot))?;
+        Ok(decode_hashes(rows))
+    }
+
+    async fn repair(&self, bot: &BotName) -> Result<RepairReport, PersistError> {
+        let bot_name = bot.as_str().to_owned();
+        self.write(move |conn| {
+            let mut report =
+                RepairReport { schema_rebuilt: repair_schema(conn)?, ..Default::default() };
+            report.orphans_removed = diesel::sql_query(orphans_sql("?", "?"))
+                .bind::<Text, _>(&bot_name)
+                .bind::<Text, _>(&bot_name)
+                .execute(conn)?;
+            let damaged: Vec<DamagedRow> = diesel::sql_query(damaged_sql("?", "?"))
+                .bind::<Text, _>(&bot_name)
+                .bind::<Text, _>(&bot_name)
+                .load(conn)?;
+            for DamagedRow { doc_key } in damaged {
+                report.chunks_restored += restore_document(conn, &bot_name, &doc_key)?;
+            }
+            let documents: i64 = kb_documents::table
+                .filter(kb_documents::bot.eq(&bot_name))
+                .count()
+                .get_result(conn)?;
+            report.documents = usize::try_from(documents).unwrap_or(0);
+            Ok(report)
+        })
+        .await
+        .map_err(in_bot(bot))
+    }
+}
+
+/// Recreates missing schema objects and rebuilds the lexical index when it was recreated
+/// or no longer matches its content table; returns whether anything was rebuilt.
+fn repair_schema(conn: &mut SqliteConnection) -> QueryResult<bool> {
+    let listed = SCHEMA_OBJECTS.iter().map(|name| format!("'{name}'")).collect::<Vec<_>>();
+    let present: Vec<NameRow> = diesel::sql_query(format!(
+        "SELECT name FROM sqlite_master WHERE name IN ({})",
+        listed.join(", ")
+    ))
+    .load(conn)?;
+    if present.len() < SCHEMA_OBJECTS.len() {
+        let names: Vec<String> = present.into_iter().map(|row| row.name).collect();
+        tracing::warn!(present = ?names, "knowledge tables incomplete, recreating them");
+        conn.batch_execute(CHUNKS_DDL)?;
+        conn.batch_execute(DOCUMENTS_DDL)?;
+        conn.batch_execute("INSERT INTO kb_chunks_fts (kb_chunks_fts) VALUES ('rebuild');")?;
+        return Ok(true);
+    }
+    let check = "INSERT INTO kb_chunks_fts (kb_chunks_fts, rank) VALUES ('integrity-check', 1);";
+    if let Err(err) = conn.batch_execute(check) {
+        tracing::warn!(error = %err, "lexical index does not match the chunks, rebuilding it");
+        conn.batch_execute("INSERT INTO kb_chunks_fts (kb_chunks_fts) VALUES ('rebuild');")?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Restores the chunk rows of one document from its stored list; returns how many.
+fn restore_document(conn: &mut SqliteConnection, bot: &str, key: &str) -> QueryResult<usize> {
+    let document: DocumentRow = kb_documents::table
+        .filter(kb_documents::bot.eq(bot))
+        .filter(kb_documents::doc_key.eq(key))
+        .select(DocumentRow::as_select())
+        .first(conn)?;
+    let present: Vec<String> = kb_chunks::table
+        .filter(kb_chunks::bot.eq(bot))
+        .filter(kb_chunks::doc_key.eq(key))
+        .select(kb_chunks::chunk_id)
+        .load(conn)?;
+    let (missing, extra) = restoration(&document, &present);
+    for ids in extra.chunks(IDS_PER_STATEMENT) {
+        let doomed = kb_chunks::bot.eq(bot).and(kb_chunks::chunk_id.eq_any(ids));
+        diesel::delete(kb_chunks::table.filter(doomed)).execute(conn)?;
+    }
+    let mut restored = 0;
+    for row in &missing {
+        restored += diesel::insert_into(kb_chunks::table)
+            .values(row)
+            .on_conflict((kb_chunks::bot, kb_chunks::chunk_id))
+            .do_nothing()
+            .execute(conn)?;
+    }
+    Ok(restored)
 }

@@ -17,14 +17,20 @@
 //! settings `kb-chunk-chars` and `kb-chunk-overlap` when set, else the host's
 //! [`KnowledgeConfig`]; changing it gives chunks new identities, and so embeds them again.
 //!
-//! When the model changes, changed documents are embedded with the new model at once and a
-//! background task (started after each batch and each search) embeds the other chunks; until it is done, vector search sees only the
-//! chunks with a vector of the new model (lexical search sees all), so two models' vectors
-//! are never compared.
+//! Chunks are embedded from their headings and text together ([`embedding_input`]), so a
+//! paragraph is found by the topic its section names.
 //!
-//! Known limits: the background re-embedding runs in this process only and starts again
-//! from the index's contents after a restart (nothing is lost, work may repeat for a batch);
-//! chunks are embedded from their text alone, without the headings above them.
+//! When the model changes, changed documents are embedded with the new model at once and a
+//! background task embeds the other chunks, with its progress in [`KnowledgeHandler::status`]
+//! and the log. It starts when settings naming the embedder change
+//! ([`KnowledgeHandler::settings_changed`]), after each batch and search, and at every
+//! [`KnowledgeHandler::reconcile`] (which the service runs at start, so an interrupted
+//! re-embedding resumes after a restart, from the index's contents). Until it is done, vector
+//! search sees only the chunks with a vector of the new model (lexical search sees all), so
+//! two models' vectors are never compared.
+//!
+//! Known limits: changing `kb-chunk-chars` or `kb-chunk-overlap` applies to documents indexed
+//! afterwards; documents already indexed keep their chunks until they change.
 
 mod chunk;
 mod extract;
@@ -39,9 +45,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use drive_core::{
-    BotEvent, BotName, ChangeHandler, ChangeInput, Chunk, ChunkId, ConfigSink, Diagnostic,
-    EmbedError, Embedder, EventBus, IndexedDocument, Kind, KnowledgeIndex, NoEventBus, ObjectKey,
-    Outcome, PersistError, SearchHit, SearchQuery,
+    BotEvent, BotName, ChangeHandler, ChangeInput, Chunk, ChunkId, ConfigSink, ContentHash,
+    Diagnostic, EmbedError, Embedder, EventBus, IndexedDocument, Kind, KnowledgeIndex,
+    KnowledgeStats, NoEventBus, ObjectKey, Outcome, PendingChunk, PersistError, RepairReport,
+    SearchHit, SearchQuery, embedding_input,
 };
 use serde::Serialize;
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -60,6 +67,12 @@ pub const EMBEDDING_MODEL_SETTING: &str = "embedding-model";
 pub const EMBEDDING_KEY_SETTING: &str = "embedding-key";
 pub const CHUNK_CHARS_SETTING: &str = "kb-chunk-chars";
 pub const CHUNK_OVERLAP_SETTING: &str = "kb-chunk-overlap";
+
+/// Time between two progress lines of a background embedding.
+const REEMBED_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Documents between two progress lines of a long batch.
+const PROGRESS_EVERY: usize = 50;
 
 /// The model asked of an embedding service when the bot names none.
 pub const DEFAULT_HTTP_MODEL: &str = "text-embedding-3-small";
@@ -100,8 +113,54 @@ struct Inner {
     http_embedders: Mutex<HashMap<ServiceId, Arc<dyn Embedder>>>,
     /// Set once the lexical-only state has been logged.
     said_lexical_only: AtomicBool,
-    /// Bots with a background re-embedding running.
-    reembedding: Mutex<HashSet<BotName>>,
+    /// Bots with a background re-embedding running, with its progress.
+    reembedding: Mutex<HashMap<BotName, EmbedProgress>>,
+    /// Chunks embedded and reused since the start, per bot.
+    counts: Mutex<HashMap<BotName, IndexCounts>>,
+    /// Batches being indexed, per bot.
+    indexing: Mutex<HashMap<BotName, IndexingProgress>>,
+}
+
+/// Chunks embedded and chunks whose stored vector was reused, counted since the handler
+/// started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IndexCounts {
+    pub embedded: u64,
+    pub reused: u64,
+}
+
+/// A background embedding of the chunks without a vector of the current model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EmbedProgress {
+    pub model: String,
+    /// Chunks embedded so far, of `total` found waiting when it started.
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A batch of documents being indexed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IndexingProgress {
+    pub documents_done: usize,
+    pub documents_total: usize,
+    /// Chunks of the documents done so far.
+    pub chunks_done: usize,
+}
+
+/// What the knowledge of one bot looks like, for status pages.
+#[derive(Clone, Debug, Serialize)]
+pub struct KnowledgeStatus {
+    /// `hybrid` when an embedder is configured, else `lexical`.
+    pub mode: &'static str,
+    /// The current embedder's model, when there is one.
+    pub model: Option<String>,
+    #[serde(flatten)]
+    pub stats: KnowledgeStats,
+    /// Chunks without a vector of the current model.
+    pub pending_vectors: usize,
+    pub counts: IndexCounts,
+    pub reembedding: Option<EmbedProgress>,
+    pub indexing: Option<IndexingProgress>,
 }
 
 /// An embedding service as a bot's settings name it: url, model and key.
@@ -115,7 +174,7 @@ pub struct SearchResults {
     /// The model of the query's vector, when there was one.
     pub model: Option<String>,
     pub note: Option<String>,
-    pub hits: Vec<SearchHit>,
+    pub results: Vec<SearchHit>,
 }
 
 /// A search that could not run.
@@ -136,6 +195,8 @@ impl KnowledgeHandler {
             http_embedders: Mutex::default(),
             said_lexical_only: AtomicBool::new(false),
             reembedding: Mutex::default(),
+            counts: Mutex::default(),
+            indexing: Mutex::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -210,8 +271,92 @@ impl KnowledgeHandler {
         let hits = inner.index.search(bot, &query).await?;
         let model = query.vector.map(|(model, _)| model);
         let mode = if model.is_some() { "hybrid" } else { "lexical" };
-        Ok(SearchResults { mode, model, note, hits })
+        Ok(SearchResults { mode, model, note, results: hits })
     }
+
+    /// Returns the chunks embedded and reused for `bot` since the handler started.
+    pub fn counts(&self, bot: &BotName) -> IndexCounts {
+        lock(&self.inner.counts).get(bot).copied().unwrap_or_default()
+    }
+
+    /// Returns what the index holds for `bot`, how it searches, and the progress of any
+    /// indexing or background embedding.
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    pub async fn status(&self, bot: &BotName) -> Result<KnowledgeStatus, PersistError> {
+        let inner = &self.inner;
+        let stats = inner.index.stats(bot).await?;
+        let (embedder, _) = inner.resolve(bot).await;
+        let model = embedder.map(|embedder| embedder.model().to_owned());
+        let embedded = model
+            .as_ref()
+            .and_then(|model| stats.vectors.iter().find(|(m, _)| m == model))
+            .map_or(0, |(_, n)| *n);
+        Ok(KnowledgeStatus {
+            mode: if model.is_some() { "hybrid" } else { "lexical" },
+            pending_vectors: if model.is_some() {
+                stats.chunks.saturating_sub(embedded)
+            } else {
+                0
+            },
+            model,
+            stats,
+            counts: self.counts(bot),
+            reembedding: lock(&inner.reembedding).get(bot).cloned(),
+            indexing: lock(&inner.indexing).get(bot).copied(),
+        })
+    }
+
+    /// Repairs the bot's index from the stored chunk lists ([`KnowledgeIndex::repair`]),
+    /// then starts embedding, in the background, every chunk without a vector of the bot's
+    /// current model. Cheap when nothing is wrong; the service runs it at start and now and
+    /// then.
+    ///
+    /// # Errors
+    /// When the index cannot be read or written.
+    pub async fn reconcile(&self, bot: &BotName) -> Result<RepairReport, PersistError> {
+        let inner = &self.inner;
+        let report = inner.index.repair(bot).await?;
+        if report.repaired_anything() {
+            warn!(
+                bot = %bot,
+                chunks.restored = report.chunks_restored,
+                chunks.orphaned = report.orphans_removed,
+                schema.rebuilt = report.schema_rebuilt,
+                "knowledge index repaired from stored text"
+            );
+        }
+        if let (Some(embedder), _) = inner.resolve(bot).await {
+            Inner::spawn_reembed(inner, bot, embedder);
+        }
+        Ok(report)
+    }
+
+    /// Reacts to changed settings of `bot` (names only): when they name the embedder, the
+    /// chunks without a vector of the new model start embedding now, not at the next batch.
+    pub fn settings_changed(&self, bot: &BotName, names: &[String]) {
+        let embedder_named = names.iter().any(|name| {
+            [EMBEDDING_URL_SETTING, EMBEDDING_MODEL_SETTING, EMBEDDING_KEY_SETTING]
+                .iter()
+                .any(|setting| name.eq_ignore_ascii_case(setting))
+        });
+        if !embedder_named || !self.inner.config.background_reembed {
+            return;
+        }
+        let (inner, bot) = (Arc::clone(&self.inner), bot.clone());
+        tokio::spawn(async move {
+            if let (Some(embedder), _) = inner.resolve(&bot).await {
+                info!(bot = %bot, model = embedder.model(), "embedder changed, re-embedding");
+                Inner::spawn_reembed(&inner, &bot, embedder);
+            }
+        });
+    }
+}
+
+/// Locks `mutex`, taking the data of a poisoned lock as it is (every update is one step).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 impl fmt::Debug for KnowledgeHandler {
@@ -236,6 +381,9 @@ impl ChangeHandler for KnowledgeHandler {
         let (embedder, chunk_config) = inner.resolve(bot).await;
         let mut outcomes = Vec::with_capacity(changes.len());
         let mut indexed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut progress =
+            IndexingProgress { documents_total: changes.len(), ..Default::default() };
+        lock(&inner.indexing).insert(bot.clone(), progress);
         for input in changes {
             let span = info_span!(
                 "knowledge_change",
@@ -252,7 +400,22 @@ impl ChangeHandler for KnowledgeHandler {
                 entry.1 += n_chunks;
             }
             outcomes.push(outcome);
+            progress.documents_done += 1;
+            progress.chunks_done += n_chunks;
+            lock(&inner.indexing).insert(bot.clone(), progress);
+            if changes.len() >= PROGRESS_EVERY
+                && progress.documents_done.is_multiple_of(PROGRESS_EVERY)
+            {
+                info!(
+                    bot = %bot,
+                    documents.done = progress.documents_done,
+                    documents.total = progress.documents_total,
+                    chunks.done = progress.chunks_done,
+                    "indexing knowledge"
+                );
+            }
         }
+        lock(&inner.indexing).remove(bot);
         for (collection, (documents, chunks)) in indexed {
             inner.events.publish(bot, BotEvent::KbIndexed { collection, documents, chunks });
         }
@@ -262,6 +425,20 @@ impl ChangeHandler for KnowledgeHandler {
             Inner::spawn_reembed(inner, bot, embedder);
         }
         outcomes
+    }
+
+    /// Answers from the content hashes stored with each indexed document, written in the
+    /// same transaction as its chunks.
+    async fn stored_hashes(&self, bot: &BotName, keys: &[ObjectKey]) -> Vec<Option<ContentHash>> {
+        let stored: HashMap<ObjectKey, ContentHash> =
+            match self.inner.index.document_hashes(bot).await {
+                Ok(hashes) => hashes.into_iter().collect(),
+                Err(err) => {
+                    warn!(bot = %bot, error = %err, "indexed document hashes unreadable");
+                    HashMap::new()
+                }
+            };
+        keys.iter().map(|key| stored.get(key).copied()).collect()
     }
 }
 
@@ -276,6 +453,8 @@ impl Inner {
             http_embedders: Mutex::default(),
             said_lexical_only: AtomicBool::new(self.said_lexical_only.load(Ordering::Relaxed)),
             reembedding: Mutex::default(),
+            counts: Mutex::default(),
+            indexing: Mutex::default(),
         }
     }
 
@@ -366,7 +545,7 @@ impl Inner {
             Err(err) => return (parse_interrupted(&err), 0),
         };
 
-        let mut document = identify(key, chunks);
+        let mut document = identify(key, chunks, content.hash);
         let n_chunks = document.chunks.len();
         if let Some(embedder) = embedder
             && let Err(outcome) = self.embed_new_chunks(bot, &mut document, embedder).await
@@ -401,16 +580,25 @@ impl Inner {
         let missing: Vec<usize> = (0..document.chunks.len())
             .filter(|idx| !embedded.contains(&document.chunks[*idx].id))
             .collect();
-        debug!(chunks.new = missing.len(), chunks.kept = embedded.len(), "embedding chunks");
+        let reused = document.chunks.len() - missing.len();
+        debug!(chunks.new = missing.len(), chunks.kept = reused, "embedding chunks");
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
-            let texts: Vec<String> =
-                batch.iter().map(|idx| document.chunks[*idx].text.clone()).collect();
+            let texts: Vec<String> = batch
+                .iter()
+                .map(|idx| {
+                    embedding_input(&document.chunks[*idx].heading, &document.chunks[*idx].text)
+                })
+                .collect();
             let vectors = embed_checked(embedder.as_ref(), &texts).await.map_err(embed_failed)?;
             for (idx, vector) in batch.iter().zip(vectors) {
                 document.chunks[*idx].vector = Some(vector);
             }
         }
         document.model = Some(model);
+        let mut counts = lock(&self.counts);
+        let counts = counts.entry(bot.clone()).or_default();
+        counts.embedded += missing.len() as u64;
+        counts.reused += reused as u64;
         Ok(())
     }
 
@@ -418,17 +606,19 @@ impl Inner {
     /// embedder's model, unless such a task already runs for the bot.
     fn spawn_reembed(this: &Arc<Self>, bot: &BotName, embedder: Arc<dyn Embedder>) {
         {
-            let mut running = this.reembedding.lock().unwrap_or_else(|p| p.into_inner());
-            if !running.insert(bot.clone()) {
+            let mut running = lock(&this.reembedding);
+            if running.contains_key(bot) {
                 return;
             }
+            let progress = EmbedProgress { model: embedder.model().to_owned(), done: 0, total: 0 };
+            running.insert(bot.clone(), progress);
         }
         let (inner, bot) = (Arc::clone(this), bot.clone());
         let span = info_span!("knowledge_reembed", bot = %bot, model = embedder.model());
         tokio::spawn(
             async move {
                 let result = inner.reembed(&bot, embedder.as_ref()).await;
-                inner.reembedding.lock().unwrap_or_else(|p| p.into_inner()).remove(&bot);
+                lock(&inner.reembedding).remove(&bot);
                 match result {
                     Ok(0) => {}
                     Ok(n) => info!(chunks = n, "chunks embedded with the current model"),
@@ -442,37 +632,74 @@ impl Inner {
     async fn reembed(&self, bot: &BotName, embedder: &dyn Embedder) -> Result<usize, String> {
         let model = embedder.model().to_owned();
         let batch = self.config.embed_batch.max(1);
-        let mut total = 0;
+        let stats = self.index.stats(bot).await.map_err(|e| e.to_string())?;
+        let have = stats.vectors.iter().find(|(m, _)| *m == model).map_or(0, |(_, n)| *n);
+        let total = stats.chunks.saturating_sub(have);
+        let mut done = 0;
+        let mut last_log = std::time::Instant::now();
         loop {
+            if let Some(progress) = lock(&self.reembedding).get_mut(bot) {
+                *progress = EmbedProgress { model: model.clone(), done, total: total.max(done) };
+            }
             let pending = self
                 .index
                 .chunks_without_vector(bot, &model, batch)
                 .await
                 .map_err(|e| e.to_string())?;
             if pending.is_empty() {
-                return Ok(total);
+                return Ok(done);
             }
-            let texts: Vec<String> = pending.iter().map(|(_, _, text)| text.clone()).collect();
+            let texts: Vec<String> = pending.iter().map(PendingChunk::embedding_input).collect();
             let vectors = embed_checked(embedder, &texts).await.map_err(|e| e.to_string())?;
             let pairs: Vec<(ChunkId, Vec<f32>)> =
-                pending.into_iter().map(|(_, id, _)| id).zip(vectors).collect();
+                pending.into_iter().map(|chunk| chunk.id).zip(vectors).collect();
             self.index.set_vectors(bot, &model, &pairs).await.map_err(|e| e.to_string())?;
-            total += pairs.len();
+            done += pairs.len();
+            lock(&self.counts).entry(bot.clone()).or_default().embedded += pairs.len() as u64;
+            if last_log.elapsed() >= REEMBED_LOG_EVERY {
+                last_log = std::time::Instant::now();
+                info!(chunks.done = done, chunks.total = total, "embedding with the current model");
+            }
         }
     }
 }
 
+/// Returns the text of a document as the handler extracts it, one block (heading,
+/// paragraph, table row) per line, or the reason it cannot be indexed. `file_name` decides
+/// the format by its extension, as for objects in storage.
+///
+/// # Errors
+/// The reason, as `status` would show it, when the document is unsupported or unreadable.
+pub fn extract_text(file_name: &str, bytes: &[u8]) -> Result<String, String> {
+    let blocks = extract::extract(file_name, bytes).map_err(|err| extract::describe(&err))?;
+    Ok(blocks.into_iter().map(|block| block.text).collect::<Vec<_>>().join("\n"))
+}
+
+/// Returns the chunks (headings above, text) the handler would index for a document.
+///
+/// # Errors
+/// As [`extract_text`].
+pub fn chunk_document(
+    file_name: &str,
+    bytes: &[u8],
+    config: ChunkConfig,
+) -> Result<Vec<(String, String)>, String> {
+    let blocks = extract::extract(file_name, bytes).map_err(|err| extract::describe(&err))?;
+    let chunks = chunk_blocks(&blocks, config.sanitised());
+    Ok(chunks.into_iter().map(|chunk| (chunk.heading, chunk.text)).collect())
+}
+
 /// Returns the document with its chunks' identities: the `n`-th chunk with a given text
 /// is occurrence `n`, so repeated text keeps distinct, stable ids.
-fn identify(key: &ObjectKey, chunks: Vec<TextChunk>) -> IndexedDocument {
+fn identify(key: &ObjectKey, chunks: Vec<TextChunk>, hash: ContentHash) -> IndexedDocument {
     let mut seen: HashMap<String, u32> = HashMap::new();
     let chunks = chunks
         .into_iter()
         .enumerate()
         .map(|(ordinal, chunk)| {
-            let occurrence = seen.entry(chunk.text.clone()).or_insert(0);
-            let id = ChunkId::of(key, &chunk.text, *occurrence);
-            *occurrence += 1;
+            let input = embedding_input(&chunk.heading, &chunk.text);
+            let id = ChunkId::of(key, &input, *seen.get(&input).unwrap_or(&0));
+            *seen.entry(input).or_insert(0) += 1;
             Chunk {
                 id,
                 ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
@@ -483,7 +710,7 @@ fn identify(key: &ObjectKey, chunks: Vec<TextChunk>) -> IndexedDocument {
         })
         .collect();
     let collection = Kind::collection(key.as_str()).unwrap_or("default").to_owned();
-    IndexedDocument { key: key.clone(), collection, chunks, model: None }
+    IndexedDocument { key: key.clone(), collection, chunks, model: None, content_hash: Some(hash) }
 }
 
 /// Embeds `texts`, checking that one vector per text came back, all of one dimension.

@@ -15,11 +15,18 @@ pub(crate) struct CountingEmbedderForTests {
     model: String,
     pub(crate) texts: AtomicUsize,
     pub(crate) fail: AtomicBool,
+    /// The last text embedded.
+    last: Mutex<String>,
 }
 
 impl CountingEmbedderForTests {
     pub(crate) fn new(model: &str) -> Self {
-        Self { model: model.to_owned(), texts: AtomicUsize::new(0), fail: AtomicBool::new(false) }
+        Self {
+            model: model.to_owned(),
+            texts: AtomicUsize::new(0),
+            fail: AtomicBool::new(false),
+            last: Mutex::default(),
+        }
     }
 
     fn take(&self) -> usize {
@@ -38,6 +45,9 @@ impl Embedder for CountingEmbedderForTests {
             return Err(EmbedError::Unavailable("scripted failure".into()));
         }
         self.texts.fetch_add(texts.len(), Ordering::SeqCst);
+        if let Some(text) = texts.last() {
+            *self.last.lock().unwrap() = text.clone();
+        }
         Ok(texts.iter().map(|text| letter_frequencies(text)).collect())
     }
 }
@@ -136,7 +146,7 @@ async fn editing_one_paragraph_embeds_only_its_chunks() {
     assert!((1..=2).contains(&embedded), "{embedded} of {chunks} chunks embedded again");
     assert_eq!(s.index.stats(&bot()).await.unwrap().chunks, chunks);
     let hits = s.handler.search(&bot(), "revised wording", None, 3).await.unwrap();
-    assert!(hits.hits[0].text.contains("Paragraph 12"), "{:?}", hits.hits[0]);
+    assert!(hits.results[0].text.contains("Paragraph 12"), "{:?}", hits.results[0]);
 }
 
 #[tokio::test]
@@ -149,11 +159,11 @@ async fn removed_documents_leave_search() {
     s.handler.apply(&bot(), &docs).await;
     let found = s.handler.search(&bot(), "refunds days", None, 5).await.unwrap();
     assert_eq!(found.mode, "hybrid");
-    assert_eq!(found.hits[0].key.as_str(), "crm.gbkb/faq/refunds.md");
+    assert_eq!(found.results[0].key.as_str(), "crm.gbkb/faq/refunds.md");
 
     s.handler.apply(&bot(), &[removed("crm.gbkb/faq/refunds.md")]).await;
     let found = s.handler.search(&bot(), "refunds days", None, 5).await.unwrap();
-    assert!(found.hits.iter().all(|hit| hit.key.as_str() != "crm.gbkb/faq/refunds.md"));
+    assert!(found.results.iter().all(|hit| hit.key.as_str() != "crm.gbkb/faq/refunds.md"));
 }
 
 #[tokio::test]
@@ -165,10 +175,10 @@ async fn collections_come_from_folders_and_filter_search() {
     ];
     s.handler.apply(&bot(), &docs).await;
     let sales = s.handler.search(&bot(), "pricing", Some("sales"), 5).await.unwrap();
-    assert_eq!(sales.hits.len(), 1);
-    assert_eq!(sales.hits[0].collection, "sales");
+    assert_eq!(sales.results.len(), 1);
+    assert_eq!(sales.results[0].collection, "sales");
     let default = s.handler.search(&bot(), "pricing", Some("default"), 5).await.unwrap();
-    assert_eq!(default.hits[0].key.as_str(), "crm.gbkb/loose.txt");
+    assert_eq!(default.results[0].key.as_str(), "crm.gbkb/loose.txt");
 
     let events = s.bus.take();
     let collections: Vec<&str> = events
@@ -221,7 +231,7 @@ async fn without_an_embedder_search_is_lexical_and_says_so() {
     let found = handler.search(&bot(), "lexical", None, 5).await.unwrap();
     assert_eq!(found.mode, "lexical");
     assert!(found.note.unwrap().contains("no embedder"));
-    assert_eq!(found.hits.len(), 1);
+    assert_eq!(found.results.len(), 1);
     assert!(index.stats(&bot()).await.unwrap().vectors.is_empty());
 }
 
@@ -267,7 +277,8 @@ async fn repeated_paragraphs_keep_distinct_identities() {
     let doc = "Same words.\n\nOther words here to break the chunk.\n\nSame words.";
     let config = ChunkConfig { target_chars: 16, overlap_chars: 0 };
     let blocks = extract::extract("x.md", doc.as_bytes()).unwrap();
-    let document = identify(&ObjectKey::new("crm.gbkb/x.md"), chunk_blocks(&blocks, config));
+    let hash = drive_core::ContentHash::of(doc.as_bytes());
+    let document = identify(&ObjectKey::new("crm.gbkb/x.md"), chunk_blocks(&blocks, config), hash);
     let ids: HashSet<&ChunkId> = document.chunks.iter().map(|c| &c.id).collect();
     assert_eq!(ids.len(), document.chunks.len());
     drop(s);
@@ -278,4 +289,108 @@ fn the_embedding_key_setting_counts_as_a_secret() {
     // It is then redacted wherever settings are shown.
     assert!(drive_core::is_secret_setting(EMBEDDING_KEY_SETTING));
     assert!(!drive_core::is_secret_setting(EMBEDDING_URL_SETTING));
+}
+
+/// A manual of 200 paragraphs, each about 600 characters (so each is one chunk of the
+/// default 1 000-character target), under a heading every ten paragraphs.
+fn long_manual(edited: Option<usize>) -> String {
+    let mut text = String::new();
+    for idx in 0..200 {
+        if idx % 10 == 0 {
+            text.push_str(&format!("## Part {}\n\n", idx / 10));
+        }
+        let words = if Some(idx) == edited {
+            "the quartermaster now signs every requisition in green ink".to_owned()
+        } else {
+            format!("clause {idx} keeps the original requisition wording")
+        };
+        let filler = " and describes the ordinary procedure at length".repeat(11);
+        text.push_str(&format!("Paragraph {idx}: {words}{filler}.\n\n"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn editing_one_paragraph_of_two_hundred_embeds_at_most_two_percent() {
+    let s = setup();
+    let handler = KnowledgeHandler::new(s.index.clone(), s.settings.clone())
+        .with_default_embedder(s.embedder.clone())
+        .with_config(KnowledgeConfig { background_reembed: false, ..KnowledgeConfig::default() });
+    let key = "crm.gbkb/guide/manual.md";
+    handler.apply(&bot(), &[added(key, &long_manual(None))]).await;
+    let chunks = s.index.stats(&bot()).await.unwrap().chunks;
+    assert!(chunks >= 200, "{chunks} chunks");
+    let before = handler.counts(&bot());
+    assert_eq!(before, IndexCounts { embedded: chunks as u64, reused: 0 });
+
+    handler.apply(&bot(), &[added(key, &long_manual(Some(117)))]).await;
+    let after = handler.counts(&bot());
+    let embedded = after.embedded - before.embedded;
+    let reused = after.reused - before.reused;
+    assert_eq!(embedded + reused, chunks as u64, "every chunk counted once");
+    assert!(embedded >= 1 && embedded * 50 <= chunks as u64, "{embedded} of {chunks}");
+
+    let found = handler.search(&bot(), "quartermaster green ink", None, 3).await.unwrap();
+    assert!(found.results[0].text.contains("Paragraph 117"), "{:?}", found.results[0]);
+    let old = handler.search(&bot(), "clause 117 keeps", None, 20).await.unwrap();
+    assert!(
+        old.results.iter().all(|hit| !hit.text.contains("clause 117 keeps")),
+        "the old wording left search"
+    );
+}
+
+#[tokio::test]
+async fn chunks_are_embedded_with_the_headings_above_them() {
+    let s = setup();
+    let doc = "# Billing\n\n## Refunds\n\nAsk within thirty days.";
+    s.handler.apply(&bot(), &[added("crm.gbkb/faq.md", doc)]).await;
+    let last = s.embedder.last.lock().unwrap().clone();
+    assert_eq!(last, "Billing\n\nRefunds\n\nAsk within thirty days.");
+    let hits = s.handler.search(&bot(), "thirty", None, 1).await.unwrap();
+    assert_eq!(hits.results[0].heading, "Billing > Refunds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_restores_lost_chunks_and_embeds_them_again() {
+    let s = setup();
+    let handler = KnowledgeHandler::new(s.index.clone(), s.settings.clone())
+        .with_default_embedder(s.embedder.clone());
+    handler.apply(&bot(), &[added("crm.gbkb/guide/manual.md", &manual(6, None))]).await;
+    let stats = s.index.stats(&bot()).await.unwrap();
+    wait_for_vectors(&s, stats.chunks).await;
+
+    s.index.lose_chunks(&bot());
+    assert_eq!(s.index.stats(&bot()).await.unwrap().chunks, 0);
+    let report = handler.reconcile(&bot()).await.unwrap();
+    assert_eq!(report.chunks_restored, stats.chunks);
+    wait_for_vectors(&s, stats.chunks).await;
+    let status = handler.status(&bot()).await.unwrap();
+    assert_eq!((status.mode, status.pending_vectors), ("hybrid", 0));
+    assert_eq!(status.stats, stats, "the same chunks, each with a vector again");
+    let hits = handler.search(&bot(), "Paragraph 3", None, 1).await.unwrap();
+    assert!(hits.results[0].text.contains("Paragraph 3"));
+}
+
+async fn wait_for_vectors(s: &Setup, chunks: usize) {
+    for _ in 0..500 {
+        let stats = s.index.stats(&bot()).await.unwrap();
+        if stats.chunks == chunks && stats.vectors == [("count-v1".to_owned(), chunks)] {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("vectors missing: {:?}", s.index.stats(&bot()).await.unwrap());
+}
+
+#[tokio::test]
+async fn stored_hashes_name_the_indexed_version_of_each_document() {
+    let s = setup();
+    let text = manual(3, None);
+    s.handler.apply(&bot(), &[added("crm.gbkb/a.md", &text)]).await;
+    let keys = [ObjectKey::new("crm.gbkb/a.md"), ObjectKey::new("crm.gbkb/never.md")];
+    let hashes = s.handler.stored_hashes(&bot(), &keys).await;
+    assert_eq!(hashes, [Some(ContentHash::of(text.as_bytes())), None]);
+
+    s.handler.apply(&bot(), &[removed("crm.gbkb/a.md")]).await;
+    assert_eq!(s.handler.stored_hashes(&bot(), &keys).await, [None, None]);
 }
