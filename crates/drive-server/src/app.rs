@@ -66,8 +66,12 @@ impl App {
             .handler(Arc::new(theme_handler))
             .handler(Arc::new(PromptHandler::new(prompts.clone())))
             .handler(knowledge.clone())
-            .config(config.monitor.to_monitor_config())
-            .build();
+            .config(config.monitor.to_monitor_config());
+        let monitor = match config.monitor.batch_permits() {
+            Some(permits) => monitor.batch_permits(permits),
+            None => monitor,
+        }
+        .build();
         Ok(Self {
             config,
             store,
@@ -158,5 +162,10 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
     s3.access_key_id.clone_from(&config.s3.access_key);
     s3.secret_access_key = config.s3.secret_key.clone().map(drive_storage::Secret::new);
     s3.virtual_host_style = config.s3.virtual_host_style;
-    Ok(drive_storage::StorageConfig { url, s3 }.open()?)
+    let store = drive_storage::StorageConfig { url, s3 }.open()?;
+    // One set of limits for the whole service: every bot's requests share them.
+    Ok(match config.monitor.storage_limits() {
+        Some(limits) => Arc::new(drive_storage::LimitedObjectStore::new(store, Arc::new(limits))),
+        None => store,
+    })
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 use drive_core::{BotName, DeletionGuard, Kind, MonitorConfig, RetryPolicy, SizeLimits};
 use drive_handlers::ThemeHandlerConfig;
+use drive_storage::StorageLimits;
 
 use crate::hub::HubConfig;
 
@@ -119,6 +121,14 @@ pub struct MonitorSection {
     /// Deletions up to this count always pass.
     pub max_deletions_always_allowed: usize,
     pub read_concurrency: usize,
+    /// Storage requests (listing pages, reads, stats) in flight at once across all bots;
+    /// 0 for no cap.
+    pub max_storage_in_flight: usize,
+    /// Storage requests started per second across all bots, in bursts of up to one
+    /// second's worth; 0 for no cap.
+    pub storage_requests_per_second: u32,
+    /// Handler batches running at once across all bots; 0 for no cap.
+    pub max_handler_batches: usize,
     /// Largest object read per kind, in bytes.
     pub size_limits: SizeLimitSection,
     /// Storage events for a key are acted on once none came for this long...
@@ -149,6 +159,9 @@ impl Default for MonitorSection {
             max_deletion_share: defaults.deletion_guard.max_share,
             max_deletions_always_allowed: defaults.deletion_guard.min_count,
             read_concurrency: defaults.read_concurrency,
+            max_storage_in_flight: 0,
+            storage_requests_per_second: 0,
+            max_handler_batches: 0,
             size_limits: SizeLimitSection::default(),
             hint_quiet: defaults.hint_quiet,
             hint_max_wait: defaults.hint_max_wait,
@@ -183,6 +196,19 @@ impl Default for SizeLimitSection {
 }
 
 impl MonitorSection {
+    /// Returns the limits that all bots' storage requests share, `None` when neither is set.
+    pub fn storage_limits(&self) -> Option<StorageLimits> {
+        let per_second = f64::from(self.storage_requests_per_second);
+        let limits = StorageLimits::new(self.max_storage_in_flight, Some(per_second));
+        (!limits.is_unlimited()).then_some(limits)
+    }
+
+    /// Returns the permits all bots' handler batches share, `None` without a cap.
+    pub fn batch_permits(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        let cap = self.max_handler_batches;
+        (cap > 0).then(|| Arc::new(tokio::sync::Semaphore::new(cap)))
+    }
+
     /// Returns the core's configuration for these settings.
     pub fn to_monitor_config(&self) -> MonitorConfig {
         let limits = &self.size_limits;
@@ -239,6 +265,9 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("DRIVE_MAX_DELETION_SHARE", "monitor.max_deletion_share"),
     ("DRIVE_MAX_DELETIONS_ALWAYS_ALLOWED", "monitor.max_deletions_always_allowed"),
     ("DRIVE_READ_CONCURRENCY", "monitor.read_concurrency"),
+    ("DRIVE_MAX_STORAGE_IN_FLIGHT", "monitor.max_storage_in_flight"),
+    ("DRIVE_STORAGE_REQUESTS_PER_SECOND", "monitor.storage_requests_per_second"),
+    ("DRIVE_MAX_HANDLER_BATCHES", "monitor.max_handler_batches"),
     ("DRIVE_SIZE_LIMIT_SCRIPT", "monitor.size_limits.script"),
     ("DRIVE_SIZE_LIMIT_KNOWLEDGE", "monitor.size_limits.knowledge"),
     ("DRIVE_SIZE_LIMIT_THEME", "monitor.size_limits.theme"),
@@ -529,6 +558,28 @@ mod tests {
         assert_eq!(config.monitor.max_deletion_share, 0.25);
         assert_eq!(config.s3.secret_key.as_deref(), Some("hunter2"));
         assert!(!format!("{config:?}").contains("hunter2"), "secrets never printed");
+    }
+
+    #[test]
+    fn shared_limits_are_off_by_default_and_set_from_file_or_environment() {
+        let defaults = Config::load(None, |_| None).unwrap();
+        assert!(defaults.monitor.storage_limits().is_none());
+        assert!(defaults.monitor.batch_permits().is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drive.toml");
+        std::fs::write(&path, "[monitor]\nmax_storage_in_flight = 16\n").unwrap();
+        let env = |var: &str| match var {
+            "DRIVE_STORAGE_REQUESTS_PER_SECOND" => Some("50".to_owned()),
+            "DRIVE_MAX_HANDLER_BATCHES" => Some("4".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.monitor.max_storage_in_flight, 16);
+        assert_eq!(config.monitor.storage_requests_per_second, 50);
+        assert!(config.monitor.storage_limits().is_some());
+        let permits = config.monitor.batch_permits().unwrap();
+        assert_eq!(permits.available_permits(), 4);
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! [`RequestCounter`] counts the LIST, GET and HEAD requests a store makes, at the S3
 //! transport or, for any backend, through [`CountingObjectStore`].
 //!
+//! [`LimitedObjectStore`] puts [`StorageLimits`] shared by all bots in front of any backend:
+//! a cap on requests in flight and a token bucket over requests per second.
+//!
 //! With the `test-util` feature, [`contract`] holds the suite of behaviours every backend
 //! shows and the [`StoreFixture`](contract::StoreFixture) trait that seeds a backend for it.
 //!
@@ -35,6 +38,7 @@ mod counting;
 mod error;
 mod fs;
 mod keys;
+mod limited;
 mod lister;
 mod memory;
 mod s3;
@@ -45,5 +49,6 @@ pub use config::{S3Settings, Secret, StorageConfig, StorageUrl};
 pub use counting::{CountingObjectStore, RequestCounter, RequestCounts};
 pub use error::{BoxedCause, StorageError};
 pub use fs::FsObjectStore;
+pub use limited::{LimitedObjectStore, RateLimit, StorageLimits};
 pub use memory::MemoryObjectStore;
 pub use s3::S3ObjectStore;

@@ -436,6 +436,11 @@ impl Monitor {
     ) -> Vec<(Change, Option<ObjectMeta>, Resolution)> {
         let (inputs, metas): (Vec<ChangeInput>, Vec<Option<ObjectMeta>>) =
             batch.into_iter().unzip();
+        // The timeout starts once the batch may run, not while it waits for its turn.
+        let _permit = match &self.inner.batch_permits {
+            Some(permits) => permits.acquire().await.ok(),
+            None => None,
+        };
         let timeout = self.inner.config.handler_timeout;
         let started = std::time::Instant::now();
         let applied = tokio::time::timeout(timeout, handler.apply(bot, &inputs)).await;

@@ -60,6 +60,7 @@ pub struct MonitorBuilder {
     handlers: HashMap<Kind, Arc<dyn ChangeHandler>>,
     config: MonitorConfig,
     clock: Arc<dyn Clock>,
+    batch_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl MonitorBuilder {
@@ -70,6 +71,7 @@ impl MonitorBuilder {
             handlers: HashMap::new(),
             config: MonitorConfig::default(),
             clock: Arc::new(SystemClock),
+            batch_permits: None,
         }
     }
 
@@ -89,6 +91,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// Makes every handler call wait for a permit of `permits`, held for the call: a cap on
+    /// handler batches running at once across all bots (and across every monitor given the
+    /// same semaphore). Without it, each bot runs at most one batch at a time, with no cap
+    /// across bots. The monitor never closes the semaphore; closing it lifts the cap.
+    pub fn batch_permits(mut self, permits: Arc<tokio::sync::Semaphore>) -> Self {
+        self.batch_permits = Some(permits);
+        self
+    }
+
     pub fn build(self) -> Monitor {
         let mut handled: Vec<Kind> = self.handlers.keys().copied().collect();
         handled.sort();
@@ -100,6 +111,7 @@ impl MonitorBuilder {
                 handled,
                 config: self.config,
                 clock: self.clock,
+                batch_permits: self.batch_permits,
                 bots: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
                 progress: Mutex::new(HashMap::new()),
@@ -123,6 +135,8 @@ struct Inner {
     handled: Vec<Kind>,
     config: MonitorConfig,
     clock: Arc<dyn Clock>,
+    /// Permits for handler calls, shared across bots, when capped.
+    batch_permits: Option<Arc<tokio::sync::Semaphore>>,
     bots: Mutex<HashMap<BotName, Arc<tokio::sync::Mutex<BotState>>>>,
     /// The last cycles of every bot, newest last; apart from `bots` so that reading them
     /// never waits for a running cycle.

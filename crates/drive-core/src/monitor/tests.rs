@@ -624,3 +624,25 @@ async fn lost_state_is_rebuilt_without_applying_what_the_handler_already_holds()
     }
     assert_eq!(monitor.sync(&bot()).await.unwrap().n_changes(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn handler_batches_of_all_bots_wait_for_the_shared_cap() {
+    let store = Arc::new(MemoryObjectStoreForTests::new());
+    let bots: Vec<BotName> = ["crm", "hr", "ops"].map(|name| BotName::new(name).unwrap()).into();
+    for bot in &bots {
+        store.put(bot, &format!("{}.gbkb/a.md", bot.as_str()), "doc");
+    }
+    let handler = ScriptedHandlerForTests::with_delay(Kind::Knowledge, Duration::from_secs(1));
+    let monitor = MonitorBuilder::new(store, Arc::new(MemoryStateStoreForTests::new()))
+        .handler(handler.clone())
+        .batch_permits(Arc::new(tokio::sync::Semaphore::new(2)))
+        .build();
+
+    let started = tokio::time::Instant::now();
+    let syncs = bots.iter().map(|bot| monitor.sync(bot));
+    let reports = futures::future::join_all(syncs).await;
+    assert!(reports.iter().all(|report| report.as_ref().unwrap().processed == 1));
+    assert_eq!(handler.max_in_flight.load(Ordering::SeqCst), 2);
+    // Three one-second batches, two at a time.
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
