@@ -1,9 +1,11 @@
 //! The main job over copies of the real packages: every file recorded, every setting
 //! loaded, nothing re-done, an edit and a deletion applied exactly, on SQLite and on
-//! PostgreSQL.
+//! PostgreSQL; and a lost file state rebuilt without running the handlers again whose
+//! results are stored.
 
 use std::path::Path;
 
+use drive_core::{Kind, ObjectMeta, classify};
 use drive_db::contract::PgTestDatabase;
 use drive_server::Exit;
 
@@ -108,4 +110,83 @@ async fn sync_corpus_edit_and_delete(corpus: &Path, work: &Path, database: &str)
     let (_, status) = run_json(&args(&["status", "--bot", "contacts"])).await;
     let n_left = count_files(&root.join("contacts.gbai")) as u64;
     assert_eq!(bot_entry(&status, "contacts")["tracked"], n_left);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_file_state_is_rebuilt_without_running_stored_handlers_again() {
+    let Some(corpus) =
+        corpus_dir("lost_file_state_is_rebuilt_without_running_stored_handlers_again")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("bots");
+    copy_packages(&corpus, &root);
+    // The corpus has no theme: one file gives the theme handler something to store.
+    let theme = root.join("edu.gbai/edu.gbtheme/default.css");
+    std::fs::create_dir_all(theme.parent().unwrap()).unwrap();
+    std::fs::write(&theme, "body { color: indigo; }\n").unwrap();
+    let database = format!("sqlite:{}", work.path().join("state.db").display());
+    let storage = format!("fs:{}", root.display());
+    let global = ["--storage", storage.as_str(), "--database", database.as_str()];
+    let args = |rest: &[&'static str]| -> Vec<&str> {
+        global.iter().copied().chain(rest.iter().copied()).collect()
+    };
+    let (_, first) = run_json(&args(&["sync"])).await;
+    let n_failed = total(&first, "failed");
+
+    // The file state is lost; a document is edited meanwhile.
+    let db = drive_db::open(&database).await.unwrap();
+    db.execute_for_tests("DELETE FROM file_state").await.unwrap();
+    drop(db);
+    let guide = root.join("edu.gbai/edu.gbkb/student-guide/student-guide.md");
+    let mut text = std::fs::read_to_string(&guide).unwrap();
+    text.push_str("\n\n## Lost and found\n\nAsk the zanzibarite desk for anything left behind.\n");
+    std::fs::write(&guide, text).unwrap();
+
+    // Every file is recorded again; only settings, prompts and the edit are applied again,
+    // and what failed before fails again (nothing of it was stored).
+    let (_, second) = run_json(&args(&["sync"])).await;
+    let kinds = count_kinds(&root);
+    let n = |kind: Kind| kinds.iter().filter(|k| **k == kind).count() as u64;
+    assert_eq!(total(&second, "added"), total(&first, "added"), "{second:#}");
+    assert_eq!(total(&second, "failed"), n_failed, "{second:#}");
+    assert_eq!(total(&second, "processed"), n(Kind::Settings) + n(Kind::Prompt) + 1);
+    let stored = n(Kind::Script) + n(Kind::Theme) + n(Kind::Knowledge) - n_failed - 1;
+    assert_eq!(total(&second, "same_content"), stored, "{second:#}");
+    assert!(n(Kind::Theme) == 1 && n(Kind::Knowledge) > 1 && n(Kind::Script) > 1, "{kinds:?}");
+    let (_, status) = run_json(&args(&["status"])).await;
+    for package in std::fs::read_dir(&root).unwrap() {
+        let package = package.unwrap();
+        let name = package.file_name().to_string_lossy().trim_end_matches(".gbai").to_owned();
+        let n_files = count_files(&package.path()) as u64;
+        assert_eq!(bot_entry(&status, &name)["tracked"], n_files, "files tracked for {name}");
+    }
+    let (_, found) = run_json(&args(&["search", "edu", "zanzibarite"])).await;
+    assert!(found["results"][0]["text"].as_str().unwrap().contains("zanzibarite"), "{found:#}");
+
+    let (_, third) = run_json(&args(&["sync"])).await;
+    assert_eq!(total(&third, "added") + total(&third, "modified"), 0, "{third:#}");
+}
+
+/// Returns the kind of every tracked file under the packages in `root`.
+fn count_kinds(root: &Path) -> Vec<Kind> {
+    fn walk(dir: &Path, package: &Path, kinds: &mut Vec<Kind>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, package, kinds);
+                continue;
+            }
+            let key = path.strip_prefix(package).unwrap().to_string_lossy().replace('\\', "/");
+            let size = std::fs::metadata(&path).unwrap().len();
+            kinds.extend(classify(&ObjectMeta::new(key, size)));
+        }
+    }
+    let mut kinds = Vec::new();
+    for package in std::fs::read_dir(root).unwrap() {
+        let package = package.unwrap().path();
+        walk(&package, &package, &mut kinds);
+    }
+    kinds
 }
