@@ -2,11 +2,14 @@
 //!
 //! - `test`: the whole test suite, with the servers it needs (an S3-protocol server from
 //!   PyPI on loopback; PostgreSQL is expected at `DATABASE_URL`, default the local server).
-//! - `e2e`: only the tests that need those servers.
+//! - `e2e`: only the tests that need those servers, then (without a test filter) `fault`.
 //! - `tidy`: checks the layer graph and the house rules a compiler does not.
 //! - `ci`: formatting, lints, `test` and `tidy`, in the order CI runs them.
-//! - `fault`: the fault suite (storage outage, crashes, mass deletion) against the S3
-//!   server and PostgreSQL; prints a table of what it tried and found.
+//! - `fault`: the fault suite (storage and database outages, crashes, mass deletion) against
+//!   the S3 server and PostgreSQL; prints a table of what it tried and found, then runs
+//!   every fuzz target for a few seconds when cargo-fuzz and a nightly toolchain are there.
+//! - `fuzz [SECONDS]`: every fuzz target for that long (default 60 s each), with cargo-fuzz
+//!   on the nightly toolchain; prints executions and crashes per target.
 //! - `model`: fetches the local embedding model into `models/` (see `model.rs`).
 //! - `bench [NAME...]`: the benchmarks, each a release-built example printing a table;
 //!   without a name, all of them.
@@ -25,21 +28,22 @@ type Result<T> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        report("usage: cargo xtask <test|e2e|tidy|ci|fault|model|bench> [args]");
+        report("usage: cargo xtask <test|e2e|tidy|ci|fault|fuzz|model|bench> [args]");
         return ExitCode::FAILURE;
     };
     let rest = &args[1..];
     let result = match task.as_str() {
         "test" => test(rest, false),
-        "e2e" => test(rest, true),
+        "e2e" => e2e(rest),
         "tidy" => tidy(),
         "ci" => ci(),
         "bench" => bench(rest),
         "fault" => fault(),
+        "fuzz" => fuzz(rest),
         "model" => model::model(),
-        other => {
-            Err(format!("unknown task {other:?}; try test, e2e, tidy, ci, fault, model or bench"))
-        }
+        other => Err(format!(
+            "unknown task {other:?}; try test, e2e, tidy, ci, fault, fuzz, model or bench"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -182,8 +186,30 @@ fn bench(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs the fault suite against a fresh S3 server and the configured PostgreSQL.
+/// Runs the end-to-end tests, then, unless they were filtered, the fault suite.
+fn e2e(filter: &[String]) -> Result<()> {
+    test(filter, true)?;
+    if filter.is_empty() { fault() } else { Ok(()) }
+}
+
+/// Seconds each fuzz target runs within the fault suite: a smoke run over the seeds and a
+/// little beyond, not a search.
+const FAULT_FUZZ_SECONDS: u64 = 20;
+
+/// Runs the fault suite against a fresh S3 server and the configured PostgreSQL, then every
+/// fuzz target briefly when the tools for it are installed.
 fn fault() -> Result<()> {
+    fault_suite()?;
+    match fuzz_tools() {
+        Ok(()) => fuzz_targets(FAULT_FUZZ_SECONDS),
+        Err(missing) => {
+            report(&format!("fuzzing skipped: {missing}"));
+            Ok(())
+        }
+    }
+}
+
+fn fault_suite() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "--quiet", "--package", "drive-server", "--bin", "drive-server"]);
     run(build)?;
@@ -203,6 +229,127 @@ fn fault() -> Result<()> {
         .env("DRIVE_SERVER_BIN", &server_bin)
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()));
     run(suite)
+}
+
+/// The fuzz targets (`fuzz/fuzz_targets`), each with the corpus files that seed it: file
+/// names ending so, from the real packages.
+const FUZZ_TARGETS: &[(&str, &[&str])] = &[
+    ("parse", &[".bas"]),
+    ("config_csv", &["config.csv"]),
+    ("storage_event", &[]),
+    ("classify_key", &[]),
+];
+
+/// Seconds per target of `cargo xtask fuzz` without an argument.
+const DEFAULT_FUZZ_SECONDS: u64 = 60;
+
+/// Runs every fuzz target for `SECONDS` (the first argument) each.
+fn fuzz(args: &[String]) -> Result<()> {
+    let seconds = match args.first() {
+        None => DEFAULT_FUZZ_SECONDS,
+        Some(text) => text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?,
+    };
+    fuzz_tools()?;
+    fuzz_targets(seconds)
+}
+
+/// Returns what is missing to fuzz, if anything: the nightly toolchain or cargo-fuzz.
+fn fuzz_tools() -> Result<()> {
+    let works = |args: &[&str]| nightly_cargo(args).output().is_ok_and(|out| out.status.success());
+    if !works(&["--version"]) {
+        return Err(
+            "no nightly toolchain (install it with `rustup toolchain install nightly`)".into()
+        );
+    }
+    if !works(&["fuzz", "--version"]) {
+        return Err("cargo-fuzz is not installed (`cargo install cargo-fuzz --locked`)".into());
+    }
+    Ok(())
+}
+
+/// Returns `cargo +nightly ARGS` in the fuzz workspace, through rustup's proxy rather than
+/// the cargo that runs this task.
+fn nightly_cargo(args: &[&str]) -> Command {
+    let mut command = Command::new("cargo");
+    command.arg("+nightly").args(args).current_dir(workspace_root().join("fuzz"));
+    for variable in ["CARGO", "RUSTC", "RUSTUP_TOOLCHAIN", "RUSTDOC"] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// Builds the fuzz targets, then runs each for `seconds`, seeded from the real packages
+/// when they are there. Fails when a target found a crash (saved under `fuzz/artifacts`).
+fn fuzz_targets(seconds: u64) -> Result<()> {
+    run(nightly_cargo(&["fuzz", "build"]))?;
+    let mut crashed = Vec::new();
+    for (target, seed_suffixes) in FUZZ_TARGETS {
+        let corpus = workspace_root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .map_err(|err| format!("cannot create {}: {err}", corpus.display()))?;
+        let n_seeds = seed_corpus(&corpus, seed_suffixes);
+        let corpus_arg = format!("corpus/{target}");
+        let time_arg = format!("-max_total_time={seconds}");
+        let mut command = nightly_cargo(&["fuzz", "run", target, &corpus_arg, "--"]);
+        command.args([time_arg.as_str(), "-print_final_stats=1"]);
+        report(&format!("$ cargo +nightly fuzz run {target} {corpus_arg} -- {time_arg}"));
+        let output = command
+            .output()
+            .map_err(|err| format!("cannot run the fuzz target {target}: {err}"))?;
+        let log = String::from_utf8_lossy(&output.stderr);
+        let executions = stat(&log, "stat::number_of_executed_units:").unwrap_or("?");
+        let crash = log.lines().find_map(|line| line.split_once("Test unit written to ")?.1.into());
+        match (output.status.success(), crash) {
+            (true, _) => report(&format!(
+                "fuzz {target}: {seconds} s, {executions} executions, {n_seeds} seeds, no crash"
+            )),
+            (false, crash) => {
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                report(&tail.join("\n"));
+                let found =
+                    crash.map_or("no input saved".to_owned(), |path| format!("input {path}"));
+                report(&format!("fuzz {target}: CRASH after {executions} executions ({found})"));
+                crashed.push(*target);
+            }
+        }
+    }
+    if crashed.is_empty() { Ok(()) } else { Err(format!("crashes in {}", crashed.join(", "))) }
+}
+
+/// Returns the value of a libFuzzer statistic line (`stat::name: value`).
+fn stat<'a>(log: &'a str, name: &str) -> Option<&'a str> {
+    log.lines().rev().find_map(|line| line.strip_prefix(name)).map(str::trim)
+}
+
+/// Copies the corpus files whose names end in one of `suffixes` into `corpus` and returns
+/// how many there are; none when the real packages are not there.
+fn seed_corpus(corpus: &Path, suffixes: &[&str]) -> usize {
+    let packages = std::env::var_os("DRIVE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/corpus"));
+    if suffixes.is_empty() || !packages.is_dir() {
+        return 0;
+    }
+    let mut n_seeds = 0;
+    let mut stack = vec![packages.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
+            if path.is_dir() {
+                stack.push(path);
+            } else if suffixes.iter().any(|suffix| name.ends_with(suffix)) {
+                let relative = path.strip_prefix(&packages).unwrap_or(&path);
+                let flat = relative.to_string_lossy().replace(['/', '\\'], "_");
+                if std::fs::copy(&path, corpus.join(format!("seed-{flat}"))).is_ok() {
+                    n_seeds += 1;
+                }
+            }
+        }
+    }
+    n_seeds
 }
 
 /// moto's S3 server, from PyPI, on a free loopback port; stopped when dropped.
