@@ -17,6 +17,7 @@
 //!   serialises the cycles of a bot, which avoids it in one process.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,6 +35,7 @@ use drive_core::{
 };
 
 use crate::error::{DbError, in_bot, query_failed, unavailable};
+use crate::knowledge::VectorIndex;
 use crate::plan::{
     KEYS_PER_STATEMENT, SETTINGS_ROWS_PER_STATEMENT, STATE_ROWS_PER_STATEMENT, SettingsPlan,
     StatePlan, StoredSetting, join_prompts, now,
@@ -54,7 +56,7 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// Session advisory lock held while migrating, so that servers starting together against one
 /// database migrate it once. The value is arbitrary but fixed ("drivedb" in ASCII).
-const MIGRATION_LOCK: i64 = 0x0064_7269_7665_6462;
+pub(crate) const MIGRATION_LOCK: i64 = 0x0064_7269_7665_6462;
 
 /// File state, settings and prompts in a PostgreSQL database.
 ///
@@ -62,12 +64,18 @@ const MIGRATION_LOCK: i64 = 0x0064_7269_7665_6462;
 #[derive(Clone)]
 pub struct PgDatabase {
     pool: Pool<AsyncPgConnection>,
+    /// pgvector's HNSW index for the vector half of search; `None` where the server does not
+    /// offer the `vector` extension (or this role may not create it).
+    pub(crate) vector_index: Option<Arc<VectorIndex>>,
 }
 
 impl fmt::Debug for PgDatabase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The connection string stays out: it may hold a password.
-        f.debug_struct("PgDatabase").field("pool", &self.pool.status()).finish()
+        f.debug_struct("PgDatabase")
+            .field("pool", &self.pool.status())
+            .field("vector_index", &self.vector_index.is_some())
+            .finish()
     }
 }
 
@@ -75,6 +83,10 @@ impl PgDatabase {
     /// Connects to the database named by `url` (`postgres://user:password@host:port/db` or
     /// tokio-postgres' `key=value` form) and brings its schema up to date. Opening an
     /// up-to-date database again changes nothing.
+    ///
+    /// Where the server offers the `vector` extension (pgvector), also creates it and the
+    /// column its index needs, so that vector search uses an HNSW index; where it does not,
+    /// or the role may not create it, search stays exact (logged once at info).
     ///
     /// Works on either tokio runtime flavour.
     ///
@@ -94,8 +106,22 @@ impl PgDatabase {
             .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|err| DbError::Connect(err.into()))?;
+        let mut conn = pool.get().await.map_err(|err| DbError::Connect(err.into()))?;
+        let vector_index = crate::knowledge::enable_vector_index(&mut conn)
+            .await
+            .map_err(|err| DbError::Connect(err.into()))?
+            .map(Arc::new);
+        drop(conn);
         info!(db.backend = "postgres", "database ready");
-        Ok(Self { pool })
+        Ok(Self { pool, vector_index })
+    }
+
+    /// Returns this database with pgvector's index left unused, so that tests can run the
+    /// exact path on a server that has the extension.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn without_vector_index_for_tests(mut self) -> Self {
+        self.vector_index = None;
+        self
     }
 
     pub(crate) async fn conn(&self) -> Result<Object<AsyncPgConnection>, PersistError> {
@@ -345,6 +371,47 @@ mod tests {
     }
 
     contract_tests!(run);
+
+    /// The knowledge cases again on the exact path, which servers without the `vector`
+    /// extension use, so that both paths keep passing on a server that has it.
+    mod exact_vectors {
+        use super::*;
+
+        struct PgExactFixture {
+            url: String,
+        }
+
+        #[async_trait]
+        impl Fixture for PgExactFixture {
+            async fn open(&self) -> Database {
+                let db = PgDatabase::open(&self.url).await.expect("open postgres");
+                Database::Postgres(db.without_vector_index_for_tests())
+            }
+        }
+
+        async fn run_exact<F, Fut>(case: F)
+        where
+            F: FnOnce(Arc<dyn Fixture>) -> Fut,
+            Fut: Future<Output = ()> + Send + 'static,
+        {
+            let db = test_database().await;
+            let fixture = Arc::new(PgExactFixture { url: db.url().to_owned() });
+            let outcome = tokio::spawn(case(fixture)).await;
+            db.drop_database().await.expect("drop the test database");
+            if let Err(err) = outcome
+                && let Ok(panic) = err.try_into_panic()
+            {
+                std::panic::resume_unwind(panic);
+            }
+        }
+
+        contract_tests!(@cases run_exact;
+            knowledge_documents_replace_keep_vectors_and_remove,
+            knowledge_search_is_hybrid_and_scoped,
+            knowledge_vectors_catch_up_with_a_new_model,
+            knowledge_repair_rebuilds_from_stored_text,
+        );
+    }
 
     fn record(key: &str) -> StateUpdate {
         StateUpdate::Upsert(FileRecord {

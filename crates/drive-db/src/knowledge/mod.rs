@@ -17,18 +17,25 @@
 //!
 //! Search runs both halves and fuses them with drive-core's `fuse_rankings`: the lexical
 //! half in the database (BM25 on SQLite, `ts_rank` on PostgreSQL; any query word may
-//! match), the vector half in this process over the vectors of the query's model and
-//! dimension.
+//! match), the vector half over the vectors of the query's model and dimension only. On a
+//! PostgreSQL server with the `vector` extension (pgvector) the vector half is an HNSW
+//! index query in the database (`pgvector`: an `embedding` column kept in step with
+//! `vector`, one partial index per model and dimension); on SQLite and servers without the
+//! extension it is exact, in this process.
 //!
-//! Known limits: the vector half reads every vector of the bot (or collection) under the
+//! Known limits: the exact path reads every vector of the bot (or collection) under the
 //! query's model, about 1.5 KiB per chunk at 384 dimensions; past some tens of thousands
-//! of chunks an approximate index (pgvector, sqlite-vec) would be needed. Lexical
-//! tokenisation is language-neutral: no stemming, and accents fold on SQLite only.
+//! of chunks SQLite would need an approximate index too (sqlite-vec). The HNSW path is
+//! approximate and filters by bot after the index (see `pgvector`). Lexical tokenisation
+//! is language-neutral: no stemming, and accents fold on SQLite only.
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) mod contract_cases;
+mod pgvector;
 mod postgres;
 mod sqlite;
+
+pub(crate) use pgvector::{VectorIndex, enable as enable_vector_index};
 
 use std::collections::HashMap;
 
@@ -383,13 +390,12 @@ fn lexical_terms(query: &SearchQuery, joiner: &str) -> Option<String> {
     Some(quoted.join(joiner))
 }
 
+/// Returns the fused ranking of the lexical rows and the exact vector ranking of `vectors`.
 fn fuse(
     query: &SearchQuery,
     lexical: Vec<IdRow>,
     vectors: Vec<(ChunkId, Vec<f32>)>,
 ) -> Vec<(ChunkId, f64, Option<usize>, Option<usize>)> {
-    let lexical: Vec<ChunkId> =
-        lexical.into_iter().map(|row| ChunkId::from_stored(row.chunk_id)).collect();
     let vector = match &query.vector {
         Some((_, query_vector)) => drive_core::knowledge::rank_by_similarity(
             query_vector,
@@ -398,7 +404,19 @@ fn fuse(
         ),
         None => Vec::new(),
     };
-    fuse_rankings(&lexical, &vector, query.limit)
+    fuse_ranked(query, lexical, &vector)
+}
+
+/// Returns the fused ranking of the lexical rows and a vector ranking made elsewhere (best
+/// first).
+fn fuse_ranked(
+    query: &SearchQuery,
+    lexical: Vec<IdRow>,
+    vector: &[ChunkId],
+) -> Vec<(ChunkId, f64, Option<usize>, Option<usize>)> {
+    let lexical: Vec<ChunkId> =
+        lexical.into_iter().map(|row| ChunkId::from_stored(row.chunk_id)).collect();
+    fuse_rankings(&lexical, vector, query.limit)
 }
 
 fn dimension(vector: &[f32]) -> i32 {

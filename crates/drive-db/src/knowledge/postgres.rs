@@ -1,5 +1,15 @@
 //! The knowledge index on PostgreSQL: writes are one transaction with multi-row upserts;
 //! the lexical half is the generated `lexemes` column ranked by `ts_rank`.
+//!
+//! The vector half goes through pgvector's HNSW index (the `pgvector` module) where the
+//! server has the `vector` extension: every write of a vector also writes its `embedding`
+//! in the same transaction, then makes sure the index of its model and dimension exists; a
+//! repair fills `embedding` where it is missing. Without the extension, and for queries the
+//! index cannot answer (more than 2 000 dimensions, a non-finite value), the vector half
+//! reads the bot's vectors of the query's model and dimension and ranks them exactly here.
+//!
+//! Known limits: see the `pgvector` module for those of the index (post-filtering by bot,
+//! approximate results, the lock taken while a new model's index is built).
 
 use async_trait::async_trait;
 use diesel::sql_types::{Bool, Text};
@@ -19,8 +29,8 @@ use drive_core::{
 use super::{
     DamagedRow, DocumentPlan, DocumentRow, IDS_PER_STATEMENT, IdRow, assemble_hits, count_stats,
     damaged_sql, decode_hashes, decode_pending, decode_vectors, dimension, document_columns, fuse,
-    kb_chunks, kb_documents, lexical_terms, orphans_sql, placement_columns, restoration,
-    vector_columns,
+    fuse_ranked, kb_chunks, kb_documents, lexical_terms, orphans_sql, pgvector, placement_columns,
+    restoration, vector_columns,
 };
 use crate::PgDatabase;
 use crate::error::{in_bot, query_failed};
@@ -56,6 +66,9 @@ struct ExistsRow {
 /// Rows per multi-row upsert: 11 parameters a row, under PostgreSQL's 65 535.
 const ROWS_PER_STATEMENT: usize = 1000;
 
+/// Candidates of the vector half.
+const CANDIDATES: usize = drive_core::knowledge::CANDIDATES_PER_LIST;
+
 #[async_trait]
 impl KnowledgeIndex for PgDatabase {
     async fn replace_document(
@@ -64,6 +77,14 @@ impl KnowledgeIndex for PgDatabase {
         document: &IndexedDocument,
     ) -> Result<(), PersistError> {
         let plan = DocumentPlan::build(bot, document);
+        let embeddings: Vec<(&str, &[f32])> = match (&self.vector_index, &document.model) {
+            (Some(_), Some(_)) => document
+                .chunks
+                .iter()
+                .filter_map(|chunk| Some((chunk.id.as_str(), chunk.vector.as_deref()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             let existing: Vec<String> = kb_chunks::table
@@ -94,6 +115,9 @@ impl KnowledgeIndex for PgDatabase {
                     .execute(conn)
                     .await?;
             }
+            if !embeddings.is_empty() {
+                pgvector::write_embeddings(conn, &plan.bot, embeddings.iter().copied()).await?;
+            }
             diesel::insert_into(kb_documents::table)
                 .values(&plan.document)
                 .on_conflict((kb_documents::bot, kb_documents::doc_key))
@@ -105,7 +129,11 @@ impl KnowledgeIndex for PgDatabase {
         })
         .await
         .map_err(query_failed)
-        .map_err(in_bot(bot))
+        .map_err(in_bot(bot))?;
+        if let Some(model) = &document.model {
+            self.ensure_vector_indexes(&mut conn, bot, model, &embeddings).await;
+        }
+        Ok(())
     }
 
     async fn remove_document(&self, bot: &BotName, key: &ObjectKey) -> Result<(), PersistError> {
@@ -168,6 +196,12 @@ impl KnowledgeIndex for PgDatabase {
         vectors: &[(ChunkId, Vec<f32>)],
     ) -> Result<(), PersistError> {
         let updated_at = now().as_nanos();
+        let embeddings: Vec<(&str, &[f32])> = match &self.vector_index {
+            Some(_) => {
+                vectors.iter().map(|(id, vector)| (id.as_str(), vector.as_slice())).collect()
+            }
+            None => Vec::new(),
+        };
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             for (id, vector) in vectors {
@@ -182,11 +216,16 @@ impl KnowledgeIndex for PgDatabase {
                     .execute(conn)
                     .await?;
             }
+            if !embeddings.is_empty() {
+                pgvector::write_embeddings(conn, bot.as_str(), embeddings.iter().copied()).await?;
+            }
             Ok::<_, diesel::result::Error>(())
         })
         .await
         .map_err(query_failed)
-        .map_err(in_bot(bot))
+        .map_err(in_bot(bot))?;
+        self.ensure_vector_indexes(&mut conn, bot, model, &embeddings).await;
+        Ok(())
     }
 
     async fn search(
@@ -206,22 +245,21 @@ impl KnowledgeIndex for PgDatabase {
                 .map_err(query_failed)?,
             None => Vec::new(),
         };
-        let vectors = match &query.vector {
-            Some((model, vector)) => {
-                let mut select = kb_chunks::table
-                    .filter(kb_chunks::bot.eq(bot.as_str()))
-                    .filter(kb_chunks::model.eq(model))
-                    .filter(kb_chunks::dim.eq(dimension(vector)))
-                    .select((kb_chunks::chunk_id, kb_chunks::vector.assume_not_null()))
-                    .into_boxed();
-                if let Some(collection) = &query.collection {
-                    select = select.filter(kb_chunks::collection.eq(collection));
-                }
-                decode_vectors(select.load(&mut conn).await.map_err(query_failed)?)
-            }
-            None => Vec::new(),
+        let indexed = match (&self.vector_index, &query.vector) {
+            (Some(index), Some((model, vector))) => index.query(model, vector).map(|q| (index, q)),
+            _ => None,
         };
-        let ranked = fuse(query, lexical, vectors);
+        let ranked = match indexed {
+            Some((index, indexed_query)) => {
+                let nearest = index
+                    .nearest(&mut conn, bot.as_str(), &collection, &indexed_query, CANDIDATES)
+                    .await
+                    .map_err(query_failed)
+                    .map_err(in_bot(bot))?;
+                fuse_ranked(query, lexical, &nearest)
+            }
+            None => fuse(query, lexical, self.exact_candidates(&mut conn, bot, query).await?),
+        };
         let ids: Vec<&str> = ranked.iter().map(|(id, ..)| id.as_str()).collect();
         let rows = kb_chunks::table
             .filter(kb_chunks::bot.eq(bot.as_str()))
@@ -268,31 +306,97 @@ impl KnowledgeIndex for PgDatabase {
 
     async fn repair(&self, bot: &BotName) -> Result<RepairReport, PersistError> {
         let mut conn = self.conn().await?;
-        conn.transaction(async |conn| {
-            let mut report =
-                RepairReport { schema_rebuilt: repair_schema(conn).await?, ..Default::default() };
-            report.orphans_removed = diesel::sql_query(orphans_sql("$1", "$1"))
-                .bind::<Text, _>(bot.as_str())
-                .execute(conn)
-                .await?;
-            let damaged: Vec<DamagedRow> = diesel::sql_query(damaged_sql("$1", "$1"))
-                .bind::<Text, _>(bot.as_str())
-                .load(conn)
-                .await?;
-            for DamagedRow { doc_key } in damaged {
-                report.chunks_restored += restore_document(conn, bot.as_str(), &doc_key).await?;
+        let vector_index = self.vector_index.as_deref();
+        let report = conn
+            .transaction(async |conn| {
+                let mut report = RepairReport {
+                    schema_rebuilt: repair_schema(conn).await?,
+                    ..Default::default()
+                };
+                if vector_index.is_some() {
+                    pgvector::add_embedding_column(conn).await?;
+                }
+                report.orphans_removed = diesel::sql_query(orphans_sql("$1", "$1"))
+                    .bind::<Text, _>(bot.as_str())
+                    .execute(conn)
+                    .await?;
+                let damaged: Vec<DamagedRow> = diesel::sql_query(damaged_sql("$1", "$1"))
+                    .bind::<Text, _>(bot.as_str())
+                    .load(conn)
+                    .await?;
+                for DamagedRow { doc_key } in damaged {
+                    report.chunks_restored +=
+                        restore_document(conn, bot.as_str(), &doc_key).await?;
+                }
+                let documents: i64 = kb_documents::table
+                    .filter(kb_documents::bot.eq(bot.as_str()))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                report.documents = usize::try_from(documents).unwrap_or(0);
+                Ok::<_, diesel::result::Error>(report)
+            })
+            .await
+            .map_err(query_failed)
+            .map_err(in_bot(bot))?;
+        if let Some(index) = vector_index {
+            let filled = index
+                .repair(&mut conn, bot.as_str())
+                .await
+                .map_err(query_failed)
+                .map_err(in_bot(bot))?;
+            if filled > 0 {
+                tracing::info!(bot = %bot, n_chunks = filled, "vectors added to the hnsw index");
             }
-            let documents: i64 = kb_documents::table
-                .filter(kb_documents::bot.eq(bot.as_str()))
-                .count()
-                .get_result(conn)
-                .await?;
-            report.documents = usize::try_from(documents).unwrap_or(0);
-            Ok::<_, diesel::result::Error>(report)
-        })
-        .await
-        .map_err(query_failed)
-        .map_err(in_bot(bot))
+        }
+        Ok(report)
+    }
+}
+
+impl PgDatabase {
+    /// Returns the bot's vectors (in the query's collection, if any) of the query's model and
+    /// dimension, for the exact ranking; none when the query has no vector.
+    async fn exact_candidates(
+        &self,
+        conn: &mut AsyncPgConnection,
+        bot: &BotName,
+        query: &SearchQuery,
+    ) -> Result<Vec<(ChunkId, Vec<f32>)>, PersistError> {
+        let Some((model, vector)) = &query.vector else {
+            return Ok(Vec::new());
+        };
+        let mut select = kb_chunks::table
+            .filter(kb_chunks::bot.eq(bot.as_str()))
+            .filter(kb_chunks::model.eq(model))
+            .filter(kb_chunks::dim.eq(dimension(vector)))
+            .select((kb_chunks::chunk_id, kb_chunks::vector.assume_not_null()))
+            .into_boxed();
+        if let Some(collection) = &query.collection {
+            select = select.filter(kb_chunks::collection.eq(collection));
+        }
+        let rows = select.load(conn).await.map_err(query_failed).map_err(in_bot(bot))?;
+        Ok(decode_vectors(rows))
+    }
+
+    /// Makes sure the HNSW index of `model` exists for each dimension among `vectors`, once
+    /// they are written. A failure is logged, not returned: the vectors are stored and search
+    /// answers without the index until the next write or repair creates it.
+    async fn ensure_vector_indexes(
+        &self,
+        conn: &mut AsyncPgConnection,
+        bot: &BotName,
+        model: &str,
+        vectors: &[(&str, &[f32])],
+    ) {
+        let Some(index) = &self.vector_index else {
+            return;
+        };
+        let dims: std::collections::BTreeSet<usize> =
+            vectors.iter().map(|(_, vector)| vector.len()).collect();
+        let pairs = dims.into_iter().map(|dim| (model.to_owned(), dim));
+        if let Err(err) = index.ensure_indexes(conn, pairs).await {
+            tracing::warn!(bot = %bot, error = %err, "hnsw index not created, will retry");
+        }
     }
 }
 
