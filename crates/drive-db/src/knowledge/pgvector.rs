@@ -567,6 +567,38 @@ mod tests {
         .await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn odd_model_names_and_collections_are_searched_through_the_index() {
+        run(|url| async move {
+            let db = PgDatabase::open(&url).await.expect("open");
+            let bot = BotName::new("odd").unwrap();
+            let model = "http:it's\\odd'); DROP TABLE kb_chunks; --";
+            let vectors = random_vectors(13, 60, 16);
+            let mut manual = document("kb.gbkb/manual/a.md", model, &vectors[..30]);
+            manual.collection = "manual".to_owned();
+            let faq = document("kb.gbkb/faq.md", model, &vectors[30..]);
+            db.replace_document(&bot, &manual).await.expect("replace");
+            db.replace_document(&bot, &faq).await.expect("replace");
+
+            let mut query = vector_query(model, &vectors[40], 50);
+            query.collection = Some("manual".to_owned());
+            let hits = db.search(&bot, &query).await.expect("search");
+            assert_eq!(hits.len(), 30, "every chunk of the collection, no other");
+            assert!(hits.iter().all(|hit| hit.collection == "manual"), "{hits:?}");
+            let hits = db.search(&bot, &vector_query(model, &vectors[40], 1)).await.unwrap();
+            assert_eq!(hits[0].chunk_id, faq.chunks[10].id, "a chunk is nearest itself");
+            if db.vector_index.is_none() {
+                notice("postgres has no vector extension: checked the exact path instead");
+                return;
+            }
+            let by_index = nearest_by_index(&db, &bot, model, &vectors[40]).await;
+            assert_eq!(by_index[0], faq.chunks[10].id);
+            let index = db.vector_index.as_deref().unwrap();
+            assert!(index.known.lock().unwrap().contains(&index_name(model, 16)));
+        })
+        .await;
+    }
+
     /// A line of a plan, as `EXPLAIN` returns it.
     #[derive(diesel::QueryableByName)]
     struct PlanLine {
