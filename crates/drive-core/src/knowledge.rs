@@ -16,9 +16,9 @@
 //! Vectors carry the identity of the model that made them; an index compares a query only
 //! with vectors of the same model and dimension, so two models are never mixed.
 //!
-//! Known limits: the vector half of a search is exact (every vector of the collection is
-//! compared with the query), which suits the thousands of chunks a bot's documents make,
-//! not millions.
+//! Known limits: [`rank_by_similarity`] is exact (every vector of the collection is compared
+//! with the query), which suits the thousands of chunks a bot's documents make, not
+//! millions; adapters with an approximate index (PostgreSQL with pgvector) use it instead.
 
 use std::collections::HashMap;
 

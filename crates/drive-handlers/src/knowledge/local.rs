@@ -186,6 +186,50 @@ mod tests {
         );
     }
 
+    /// The whole handler with the real model: a question that shares no word with the
+    /// answer's text still finds it, through the vector half of the search.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paraphrase_finds_its_document_through_the_vectors() {
+        use drive_core::testing::{MemoryKnowledgeIndexForTests, MemorySinkForTests};
+        use drive_core::{BotName, Change, ChangeHandler, ChangeInput, Content, Kind, ObjectMeta};
+
+        let Some(folder) = model_folder() else { return };
+        let embedder = Arc::new(LocalEmbedder::load(&folder).unwrap());
+        let handler = crate::KnowledgeHandler::new(
+            Arc::new(MemoryKnowledgeIndexForTests::new()),
+            Arc::new(MemorySinkForTests::new()),
+        )
+        .with_default_embedder(embedder);
+        let bot = BotName::new("help").unwrap();
+        let documents = [
+            (
+                "help.gbkb/faq/refunds.md",
+                "# Refunds\n\nMoney is returned to the card within five business days.",
+            ),
+            ("help.gbkb/faq/hours.md", "# Hours\n\nThe shop opens at nine and closes at six."),
+            (
+                "help.gbkb/faq/parking.md",
+                "# Parking\n\nCars can be left in the garage behind the building.",
+            ),
+        ];
+        let inputs: Vec<ChangeInput> = documents
+            .iter()
+            .map(|(key, text)| ChangeInput {
+                change: Change::Added { kind: Kind::Knowledge, new: ObjectMeta::new(*key, 1) },
+                content: Some(Content::new(text.as_bytes().to_vec())),
+            })
+            .collect();
+        handler.apply(&bot, &inputs).await;
+
+        let found = handler.search(&bot, "when do I get my payment back", None, 3).await.unwrap();
+        assert_eq!(found.mode, "hybrid");
+        assert_eq!(found.results[0].key.as_str(), "help.gbkb/faq/refunds.md", "{found:?}");
+        assert_eq!(found.results[0].lexical_rank, None, "no word in common");
+        let found =
+            handler.search(&bot, "where should I put my automobile", None, 3).await.unwrap();
+        assert_eq!(found.results[0].key.as_str(), "help.gbkb/faq/parking.md", "{found:?}");
+    }
+
     #[test]
     fn a_missing_folder_is_a_load_error() {
         let err = LocalEmbedder::load(Path::new("/nonexistent/model")).unwrap_err();

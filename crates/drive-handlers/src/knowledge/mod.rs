@@ -20,6 +20,10 @@
 //! Chunks are embedded from their headings and text together ([`embedding_input`]), so a
 //! paragraph is found by the topic its section names.
 //!
+//! A failing embedder never keeps a document out of search: the document is indexed with a
+//! warning, its chunks without vectors, the rest of the batch is indexed without asking the
+//! embedder again, and the background embedding fills the vectors in once it answers.
+//!
 //! When the model changes, changed documents are embedded with the new model at once and a
 //! background task embeds the other chunks, with its progress in [`KnowledgeHandler::status`]
 //! and the log. It starts when settings naming the embedder change
@@ -379,6 +383,9 @@ impl ChangeHandler for KnowledgeHandler {
     async fn apply(&self, bot: &BotName, changes: &[ChangeInput]) -> Vec<Outcome> {
         let inner = &self.inner;
         let (embedder, chunk_config) = inner.resolve(bot).await;
+        // Once the embedder fails in a batch, the rest of the batch is indexed without
+        // asking it again; the background embedding gives those chunks their vectors.
+        let mut embedder_now = embedder.clone();
         let mut outcomes = Vec::with_capacity(changes.len());
         let mut indexed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let mut progress =
@@ -391,8 +398,20 @@ impl ChangeHandler for KnowledgeHandler {
                 object.key = %input.change.key(),
                 change.op = input.change.op_name(),
             );
-            let work = inner.apply_one(bot, input, embedder.as_ref(), chunk_config);
-            let (outcome, n_chunks) = work.instrument(span).await;
+            let skipped_embedder = embedder.is_some() && embedder_now.is_none();
+            let work = inner.apply_one(bot, input, embedder_now.as_ref(), chunk_config);
+            let (mut outcome, n_chunks, embedder_failed) = work.instrument(span).await;
+            if embedder_failed {
+                embedder_now = None;
+            }
+            if let Outcome::Applied { warnings } = &mut outcome
+                && skipped_embedder
+                && !input.change.is_removal()
+            {
+                let message = "not embedded: the embedder failed earlier in this batch; \
+                               searchable by words until its vectors follow";
+                warnings.push(Diagnostic::warning(0, message.to_owned()));
+            }
             if matches!(outcome, Outcome::Applied { .. }) {
                 let collection = Kind::collection(input.change.key().as_str()).unwrap_or("default");
                 let entry = indexed.entry(collection.to_owned()).or_default();
@@ -509,25 +528,27 @@ impl Inner {
             .clone()
     }
 
-    /// Applies one change; returns its outcome and how many chunks the document has.
+    /// Applies one change; returns its outcome, how many chunks the document has and
+    /// whether the embedder failed (the document is then indexed for lexical search, with
+    /// a warning, and its chunks wait for a vector).
     async fn apply_one(
         &self,
         bot: &BotName,
         input: &ChangeInput,
         embedder: Option<&Arc<dyn Embedder>>,
         chunk_config: ChunkConfig,
-    ) -> (Outcome, usize) {
+    ) -> (Outcome, usize, bool) {
         let key = input.change.key();
         if input.change.is_removal() {
             return match self.index.remove_document(bot, key).await {
                 Ok(()) => {
                     info!("document removed from the knowledge index");
-                    (Outcome::applied(), 0)
+                    (Outcome::applied(), 0, false)
                 }
-                Err(err) => (sink_failed(&err), 0),
+                Err(err) => (sink_failed(&err), 0, false),
             };
         }
-        let Some(content) = &input.content else { return (content_missing(), 0) };
+        let Some(content) = &input.content else { return (content_missing(), 0, false) };
 
         let (file_name, bytes) = (key.file_name().to_owned(), content.bytes.clone());
         let extracted = tokio::task::spawn_blocking(move || {
@@ -540,35 +561,51 @@ impl Inner {
                 let reason = extract::describe(&err);
                 info!(error = %reason, "document not indexed");
                 let diagnostic = Diagnostic::error(0, reason);
-                return (Outcome::Invalid { diagnostics: vec![diagnostic] }, 0);
+                return (Outcome::Invalid { diagnostics: vec![diagnostic] }, 0, false);
             }
-            Err(err) => return (parse_interrupted(&err), 0),
+            Err(err) => return (parse_interrupted(&err), 0, false),
         };
 
         let mut document = identify(key, chunks, content.hash);
         let n_chunks = document.chunks.len();
-        if let Some(embedder) = embedder
-            && let Err(outcome) = self.embed_new_chunks(bot, &mut document, embedder).await
-        {
-            return (outcome, 0);
+        let mut warnings = Vec::new();
+        if let Some(embedder) = embedder {
+            match self.embed_new_chunks(bot, &mut document, embedder).await {
+                Ok(None) => {}
+                Ok(Some(err)) => {
+                    warn!(error = %err, "embedding failed, document indexed for lexical search");
+                    warnings.push(Diagnostic::warning(
+                        0,
+                        format!(
+                            "embedding failed ({err}); searchable by words until its vectors follow"
+                        ),
+                    ));
+                }
+                Err(outcome) => return (outcome, 0, false),
+            }
         }
+        let embedder_failed = !warnings.is_empty();
         match self.index.replace_document(bot, &document).await {
             Ok(()) => {
                 info!(chunks = n_chunks, collection = %document.collection, "document indexed");
-                (Outcome::applied(), n_chunks)
+                (Outcome::Applied { warnings }, n_chunks, embedder_failed)
             }
-            Err(err) => (sink_failed(&err), 0),
+            Err(err) => (sink_failed(&err), 0, embedder_failed),
         }
     }
 
     /// Gives a vector to every chunk of `document` that has none under the embedder's
-    /// model in the index.
+    /// model in the index, as far as the embedder answers: returns its error when it
+    /// stopped answering (the chunks embedded before keep their vectors).
+    ///
+    /// # Errors
+    /// The outcome to report when the index cannot be read.
     async fn embed_new_chunks(
         &self,
         bot: &BotName,
         document: &mut IndexedDocument,
         embedder: &Arc<dyn Embedder>,
-    ) -> Result<(), Outcome> {
+    ) -> Result<Option<EmbedError>, Outcome> {
         let model = embedder.model().to_owned();
         let embedded: HashSet<ChunkId> = self
             .index
@@ -582,6 +619,9 @@ impl Inner {
             .collect();
         let reused = document.chunks.len() - missing.len();
         debug!(chunks.new = missing.len(), chunks.kept = reused, "embedding chunks");
+        document.model = Some(model);
+        let mut n_embedded = 0;
+        let mut failure = None;
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let texts: Vec<String> = batch
                 .iter()
@@ -589,17 +629,23 @@ impl Inner {
                     embedding_input(&document.chunks[*idx].heading, &document.chunks[*idx].text)
                 })
                 .collect();
-            let vectors = embed_checked(embedder.as_ref(), &texts).await.map_err(embed_failed)?;
+            let vectors = match embed_checked(embedder.as_ref(), &texts).await {
+                Ok(vectors) => vectors,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            };
+            n_embedded += vectors.len();
             for (idx, vector) in batch.iter().zip(vectors) {
                 document.chunks[*idx].vector = Some(vector);
             }
         }
-        document.model = Some(model);
         let mut counts = lock(&self.counts);
         let counts = counts.entry(bot.clone()).or_default();
-        counts.embedded += missing.len() as u64;
+        counts.embedded += n_embedded as u64;
         counts.reused += reused as u64;
-        Ok(())
+        Ok(failure)
     }
 
     /// Starts embedding, in the background, the bot's chunks that have no vector of the
@@ -728,11 +774,6 @@ async fn embed_checked(
         return Err(EmbedError::Refused("vectors of different or zero dimension".to_owned()));
     }
     Ok(vectors)
-}
-
-/// Every embedding failure is retried: none is the document's fault.
-fn embed_failed(err: EmbedError) -> Outcome {
-    Outcome::Retry { error: format!("embedding failed: {err}") }
 }
 
 #[cfg(test)]

@@ -215,12 +215,29 @@ async fn a_broken_document_is_invalid_and_the_others_are_indexed() {
 }
 
 #[tokio::test]
-async fn embedder_failures_are_retried_without_touching_the_index() {
+async fn a_failing_embedder_leaves_documents_searchable_by_words_until_vectors_follow() {
     let s = setup();
     s.embedder.fail.store(true, Ordering::SeqCst);
-    let outcomes = s.handler.apply(&bot(), &[added("crm.gbkb/a/x.md", "Some text.")]).await;
-    assert!(matches!(&outcomes[0], Outcome::Retry { error } if error.contains("embedding")));
-    assert_eq!(s.index.stats(&bot()).await.unwrap().chunks, 0);
+    let changes = [added("crm.gbkb/a/x.md", "Some text."), added("crm.gbkb/a/y.md", "More text.")];
+    let outcomes = s.handler.apply(&bot(), &changes).await;
+    for outcome in &outcomes {
+        assert!(
+            matches!(outcome, Outcome::Applied { warnings } if warnings[0].message.contains("vectors follow")),
+            "{outcome:?}"
+        );
+    }
+    let stats = s.index.stats(&bot()).await.unwrap();
+    assert_eq!((stats.documents, stats.chunks), (2, 2));
+    assert!(stats.vectors.is_empty());
+    let found = s.handler.search(&bot(), "more", None, 5).await.unwrap();
+    assert_eq!(found.results[0].key.as_str(), "crm.gbkb/a/y.md");
+
+    // Once the embedder answers, a repair pass gives every chunk its vector.
+    s.embedder.fail.store(false, Ordering::SeqCst);
+    let handler = KnowledgeHandler::new(s.index.clone(), s.settings.clone())
+        .with_default_embedder(s.embedder.clone());
+    handler.reconcile(&bot()).await.unwrap();
+    wait_for_vectors(&s, 2).await;
 }
 
 #[tokio::test]
