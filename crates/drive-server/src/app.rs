@@ -10,7 +10,7 @@ use drive_core::{
     PromptSink, ScriptRegistry, ThemeAssetStore,
 };
 use drive_handlers::{
-    KnowledgeHandler, PromptHandler, ScriptHandler, SettingsHandler, ThemeHandler,
+    KnowledgeConfig, KnowledgeHandler, PromptHandler, ScriptHandler, SettingsHandler, ThemeHandler,
 };
 
 use crate::config::{Config, redact_url};
@@ -35,11 +35,27 @@ pub struct App {
 }
 
 impl App {
-    /// Opens storage and database (running migrations) and builds the monitor.
+    /// Opens storage and database (running migrations) and builds the monitor, for a
+    /// running service: handlers may start background work (knowledge embedding).
     ///
     /// # Errors
     /// When a storage or database specification is invalid or cannot be reached.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        Self::open_with(config, true).await
+    }
+
+    /// Opens as [`App::open`] for a one-shot command (`sync`, `status`, ...): no handler
+    /// starts background work, which would be cut off when the command ends and would
+    /// hold the database past it. Chunks left without a vector are embedded by the next
+    /// running service.
+    ///
+    /// # Errors
+    /// As [`App::open`].
+    pub async fn open_for_command(config: Config) -> anyhow::Result<Self> {
+        Self::open_with(config, false).await
+    }
+
+    async fn open_with(config: Config, background: bool) -> anyhow::Result<Self> {
         let store =
             open_store(&config).with_context(|| format!("opening storage {}", config.storage))?;
         let database = drive_db::open(&config.database)
@@ -54,8 +70,11 @@ impl App {
         let events: Arc<dyn EventBus> = hub.clone();
         let theme_handler = ThemeHandler::new(themes.clone(), settings.clone(), events.clone())
             .with_config(config.theme.to_handler_config());
+        let knowledge_config =
+            KnowledgeConfig { background_reembed: background, ..KnowledgeConfig::default() };
         let knowledge = KnowledgeHandler::new(database.knowledge_index(), settings.clone())
-            .with_events(events.clone());
+            .with_events(events.clone())
+            .with_config(knowledge_config);
         let knowledge = Arc::new(with_local_embedder(knowledge).await);
         let settings_events =
             Arc::new(SettingsEvents { hub: events.clone(), knowledge: knowledge.clone() });

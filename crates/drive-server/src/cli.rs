@@ -188,7 +188,11 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<E
     if matches!(command, Command::Run) {
         crate::run::seed_default_storage(&config)?;
     }
-    let app = App::open(config).await?;
+    let app = if matches!(command, Command::Run) {
+        App::open(config).await?
+    } else {
+        App::open_for_command(config).await?
+    };
     match command {
         Command::Run => crate::run::run(app).await,
         Command::Sync(args) => sync(&app, args, out).await,
