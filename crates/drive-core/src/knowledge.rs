@@ -176,6 +176,14 @@ pub struct KnowledgeStats {
     pub vectors: Vec<(String, usize)>,
 }
 
+impl KnowledgeStats {
+    /// Returns how many chunks have no vector of `model`.
+    pub fn without_vector_of(&self, model: &str) -> usize {
+        let with = self.vectors.iter().find(|(m, _)| m == model).map_or(0, |(_, n)| *n);
+        self.chunks.saturating_sub(with)
+    }
+}
+
 /// A bot's indexed chunks, with their lexical index and vectors.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]

@@ -293,17 +293,9 @@ impl KnowledgeHandler {
         let stats = inner.index.stats(bot).await?;
         let (embedder, _) = inner.resolve(bot).await;
         let model = embedder.map(|embedder| embedder.model().to_owned());
-        let embedded = model
-            .as_ref()
-            .and_then(|model| stats.vectors.iter().find(|(m, _)| m == model))
-            .map_or(0, |(_, n)| *n);
         Ok(KnowledgeStatus {
             mode: if model.is_some() { "hybrid" } else { "lexical" },
-            pending_vectors: if model.is_some() {
-                stats.chunks.saturating_sub(embedded)
-            } else {
-                0
-            },
+            pending_vectors: model.as_deref().map_or(0, |model| stats.without_vector_of(model)),
             model,
             stats,
             counts: self.counts(bot),
@@ -679,8 +671,7 @@ impl Inner {
         let model = embedder.model().to_owned();
         let batch = self.config.embed_batch.max(1);
         let stats = self.index.stats(bot).await.map_err(|e| e.to_string())?;
-        let have = stats.vectors.iter().find(|(m, _)| *m == model).map_or(0, |(_, n)| *n);
-        let total = stats.chunks.saturating_sub(have);
+        let total = stats.without_vector_of(&model);
         let mut done = 0;
         let mut last_log = std::time::Instant::now();
         loop {
